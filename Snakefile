@@ -1,0 +1,22 @@
+# mer: MSCNN micro-expression recognition as a DAG of cached, parameter-keyed artifacts.
+# Run: snakemake --cores all            (default config: embedded synthetic dataset)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        f"{DATA_DIR}/samples.tsv",
+        dataset_previews(),
+    default_target: True

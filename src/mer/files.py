@@ -1,0 +1,42 @@
+"""Small file helpers shared by the stages: atomic writes and parameter-keyed names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
+
+    A crash or kill leaves at most a hidden temp file, never a truncated artifact under the
+    real name (Snakemake and readers take an existing file as complete).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def param_key(tag: str, params: dict, upstream: str = "") -> str:
+    """Readable tag + short hash of a stage's full parameters, chained from the upstream key.
+
+    Artifacts live under this key, so changing a parameter creates new paths only from its
+    stage downwards, and switching back finds the earlier artifacts.
+    """
+    blob = json.dumps({"upstream": upstream, "params": params}, sort_keys=True, default=str)
+    return f"{tag}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"

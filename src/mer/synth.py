@@ -1,0 +1,532 @@
+"""Embedded synthetic micro-expression dataset.
+
+Procedural gray faces, one per subject, whose skin moves by a smooth, class-specific,
+FACS-like displacement field that rises from onset to apex and decays to offset. Written in
+the on-disk form of a real dataset (numbered frame images per clip + an annotation table) so
+that it travels the same code path as CASME II or SAMM, with the exact onset->apex motion
+saved beside it as ground truth.
+
+Frame t is rendered by backward warping a static face image:
+    frame_t(q) = face(q - a(t) * F(q) - g(t))
+with F the unit-peak expression field, a(t) the temporal profile (0 at onset, amplitude at
+apex) and g(t) the global head drift. Warping uses cubic B-splines (scipy map_coordinates),
+not cv2.remap, which quantises positions to 1/32 px (../shared/notes/evm-flow.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from mer import __version__
+
+# CASME II-like class priors (share of the 5-class set).
+CASME2_PRIORS = {
+    "others": 0.40,
+    "disgust": 0.26,
+    "happiness": 0.13,
+    "repression": 0.11,
+    "surprise": 0.10,
+}
+# FACS action units used for each class; 'others' and 'repression' draw one variant per clip.
+CLASS_ACTION_UNITS = {
+    "surprise": [["1", "2"]],
+    "happiness": [["12"], ["6", "12"]],
+    "disgust": [["4", "9"], ["4"], ["9"]],
+    "repression": [["14"], ["17"], ["24"], ["17", "24"]],
+    "others": [["15"], ["7"], ["25"], ["10"]],
+}
+ANNOTATION_COLUMNS = ["subject", "video", "onset", "apex", "offset", "label", "fps", "action_units"]
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Every knob of the generator; the defaults sit in the informative middle of difficulty."""
+
+    seed: int = 0
+    subjects: int = 8
+    clips_per_subject: int = 12  # mean; each subject gets 0.5x..1.5x of it, at least 1
+    frame_size: int = 128
+    fps: float = 200.0
+    frames_min: int = 40
+    frames_max: int = 100
+    amplitude_px: float = 0.3  # peak displacement at apex
+    amplitude_jitter: float = 0.3  # per-clip amplitude varies by +-30 %
+    noise_sigma: float = 2.0  # Gaussian sensor noise, gray levels
+    drift_px: float = 0.3  # slow global head drift over a clip
+    flicker: float = 0.01  # relative illumination flicker
+    blink_prob: float = 0.3  # chance of an eye blink per clip, unrelated to the class
+    one_sided_prob: float = 0.4  # chance that the expression is unilateral
+    class_priors: dict = field(default_factory=lambda: dict(CASME2_PRIORS))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SynthParams:
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    subject: str
+    video: str
+    label: str
+    action_units: tuple[str, ...]
+    n_frames: int
+    first_frame: int  # number in the first file name, as in real datasets (not 0)
+    onset: int  # absolute frame numbers
+    apex: int
+    offset: int
+    subject_index: int
+    clip_index: int
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *stream])
+
+
+def plan_dataset(params: SynthParams) -> list[ClipPlan]:
+    """Labels, lengths and annotations of every clip, without rendering a pixel."""
+    classes = list(params.class_priors)
+    priors = np.array([params.class_priors[c] for c in classes], dtype=float)
+    priors /= priors.sum()
+    plans = []
+    for s in range(params.subjects):
+        rng = _rng(params.seed, 0, s)
+        # Each subject has its own class mix around the priors, as real subjects do.
+        subject_mix = rng.dirichlet(priors * 8.0)
+        low = max(1, round(0.5 * params.clips_per_subject))
+        high = max(low, round(1.5 * params.clips_per_subject))
+        n_clips = int(rng.integers(low, high + 1))
+        labels = rng.choice(len(classes), size=n_clips, p=subject_mix)
+        subject = f"sub{s + 1:02d}"
+        for c, label_index in enumerate(labels):
+            label = classes[label_index]
+            n_frames = int(rng.integers(params.frames_min, params.frames_max + 1))
+            first = int(rng.integers(1, 400))
+            onset = int(rng.integers(2, max(3, round(0.2 * n_frames))))
+            offset = n_frames - 1 - int(rng.integers(2, max(3, round(0.2 * n_frames))))
+            apex = onset + int(round(rng.uniform(0.3, 0.6) * (offset - onset)))
+            variants = CLASS_ACTION_UNITS.get(label, [["?"]])
+            action_units = tuple(variants[int(rng.integers(len(variants)))])
+            plans.append(
+                ClipPlan(
+                    subject=subject,
+                    video=f"clip{c + 1:02d}",
+                    label=label,
+                    action_units=action_units,
+                    n_frames=n_frames,
+                    first_frame=first,
+                    onset=first + onset,
+                    apex=first + apex,
+                    offset=first + offset,
+                    subject_index=s,
+                    clip_index=c,
+                )
+            )
+    return plans
+
+
+# ---------------------------------------------------------------------------------------------
+# Faces
+
+
+def _face_geometry(rng: np.random.Generator) -> dict:
+    """Landmarks in units of the frame size; every subject gets its own."""
+    g = {
+        "cx": 0.5 + rng.normal(0, 0.015),
+        "cy": 0.52 + rng.normal(0, 0.015),
+        "head_rx": 0.36 + rng.normal(0, 0.02),
+        "head_ry": 0.45 + rng.normal(0, 0.02),
+        "eye_y": 0.42 + rng.normal(0, 0.015),
+        "eye_dx": 0.14 + rng.normal(0, 0.012),
+        "eye_rx": 0.055 + rng.normal(0, 0.005),
+        "eye_ry": 0.024 + rng.normal(0, 0.003),
+        "brow_gap": 0.07 + rng.normal(0, 0.008),
+        "brow_len": 0.085 + rng.normal(0, 0.008),
+        "brow_thick": 0.016 + rng.normal(0, 0.002),
+        "nose_y": 0.60 + rng.normal(0, 0.015),
+        "mouth_y": 0.73 + rng.normal(0, 0.015),
+        "mouth_hw": 0.11 + rng.normal(0, 0.012),
+        "lip_thick": 0.022 + rng.normal(0, 0.003),
+        "skin": rng.uniform(135, 185),
+        "background": rng.uniform(35, 80),
+        "light_angle": rng.uniform(0, 2 * np.pi),
+        "light_strength": rng.uniform(0.05, 0.2),
+    }
+    g["brow_y"] = g["eye_y"] - g["brow_gap"]
+    return g
+
+
+def _soft_ellipse(yy, xx, cy, cx, ry, rx, edge):
+    """1 inside, 0 outside, with an anti-aliased edge about `edge` pixels wide."""
+    r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
+    return 1.0 / (1.0 + np.exp(np.clip((r - 1.0) * min(rx, ry) / edge, -50, 50)))
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    return yy, xx
+
+
+def render_face(
+    geometry: dict, size: int, texture_rng: np.random.Generator, eyelid_closure: float = 0.0
+) -> np.ndarray:
+    """Static gray face (float64, 0..255). Smooth edges keep sub-pixel warps meaningful."""
+    g = {
+        k: v * size if k not in ("skin", "background", "light_angle", "light_strength") else v
+        for k, v in geometry.items()
+    }
+    yy, xx = _grid(size)
+    edge = 0.8
+    light = (
+        1.0
+        + geometry["light_strength"]
+        * (
+            np.cos(geometry["light_angle"]) * (xx - g["cx"])
+            + np.sin(geometry["light_angle"]) * (yy - g["cy"])
+        )
+        / size
+    )
+    # Skin texture: two bands of smoothed noise (pores, blotches) give flow something to track.
+    texture = (
+        ndimage.gaussian_filter(texture_rng.standard_normal((size, size)), 2.0) * 30
+        + ndimage.gaussian_filter(texture_rng.standard_normal((size, size)), 0.8) * 9
+    )
+    skin = (geometry["skin"] + texture) * light
+    image = np.full((size, size), geometry["background"]) * (0.9 + 0.2 * yy / size)
+
+    def paint(mask, value):
+        nonlocal image
+        image = image * (1 - mask) + value * mask
+
+    paint(_soft_ellipse(yy, xx, g["cy"], g["cx"], g["head_ry"], g["head_rx"], edge), skin)
+    for side in (-1, 1):
+        ex = g["cx"] + side * g["eye_dx"]
+        # Brow: a slightly tilted dark band.
+        brow = _soft_ellipse(
+            yy + side * 0.12 * (xx - ex), xx, g["brow_y"], ex, g["brow_thick"], g["brow_len"], edge
+        )
+        paint(brow, skin * 0.4)
+        eye = _soft_ellipse(yy, xx, g["eye_y"], ex, g["eye_ry"], g["eye_rx"], edge)
+        paint(eye, 215.0)
+        paint(
+            eye
+            * _soft_ellipse(yy, xx, g["eye_y"], ex, g["eye_ry"] * 0.95, g["eye_ry"] * 0.95, edge),
+            55.0,
+        )
+        if eyelid_closure > 0:
+            # The upper lid slides down over the eye; skin-coloured, slightly darker.
+            lid_edge = g["eye_y"] - g["eye_ry"] + 2 * g["eye_ry"] * eyelid_closure
+            lid = eye * 1.0 / (1.0 + np.exp(np.clip((yy - lid_edge) / edge, -50, 50)))
+            paint(np.clip(lid * 1.3, 0, 1), skin * 0.85)
+        # Nostril and cheek shading.
+        paint(
+            _soft_ellipse(
+                yy, xx, g["nose_y"], g["cx"] + side * 0.035 * size, 0.012 * size, 0.018 * size, edge
+            ),
+            skin * 0.45,
+        )
+    paint(
+        _soft_ellipse(yy, xx, g["nose_y"] - 0.07 * size, g["cx"], 0.09 * size, 0.022 * size, 2.0),
+        skin * 1.08,
+    )
+    paint(
+        _soft_ellipse(yy, xx, g["mouth_y"], g["cx"], g["lip_thick"] * 1.8, g["mouth_hw"], edge),
+        skin * 0.7,
+    )
+    paint(
+        _soft_ellipse(
+            yy, xx, g["mouth_y"], g["cx"], g["lip_thick"] * 0.3, g["mouth_hw"] * 0.95, edge
+        ),
+        skin * 0.3,
+    )
+    return image
+
+
+# ---------------------------------------------------------------------------------------------
+# Expression fields
+
+
+def _au_components(au: str, g: dict) -> list[tuple]:
+    """(cx, cy, radius, du, dv) bumps of one action unit, in frame-size units; dv < 0 is up."""
+    cx, ex = g["cx"], g["eye_dx"]
+    parts = []
+    for s in (-1, 1):
+        if au == "1":  # inner brow raiser
+            parts.append((cx + s * (ex - 0.045), g["brow_y"], 0.05, 0.0, -1.0))
+        elif au == "2":  # outer brow raiser
+            parts.append((cx + s * (ex + 0.045), g["brow_y"], 0.05, 0.0, -1.0))
+        elif au == "4":  # brow lowerer: down and together
+            parts.append((cx + s * (ex - 0.03), g["brow_y"], 0.055, -s * 0.6, 0.8))
+        elif au == "6":  # cheek raiser
+            parts.append((cx + s * ex, g["eye_y"] + 0.09, 0.06, 0.0, -0.5))
+        elif au == "7":  # lid tightener: lower lid up
+            parts.append((cx + s * ex, g["eye_y"] + 0.03, 0.035, 0.0, -1.0))
+        elif au == "9":  # nose wrinkler
+            parts.append((cx + s * 0.035, g["nose_y"] - 0.06, 0.045, 0.0, -0.9))
+        elif au == "10":  # upper lip raiser
+            parts.append((cx + s * 0.04, g["mouth_y"] - 0.03, 0.045, 0.0, -1.0))
+        elif au == "12":  # lip corner puller: out and up
+            parts.append((cx + s * g["mouth_hw"], g["mouth_y"], 0.05, s * 0.7, -0.7))
+        elif au == "14":  # dimpler: corners tighten inwards
+            parts.append((cx + s * g["mouth_hw"], g["mouth_y"], 0.045, -s * 0.9, 0.0))
+        elif au == "15":  # lip corner depressor
+            parts.append((cx + s * g["mouth_hw"], g["mouth_y"] + 0.01, 0.045, 0.0, 1.0))
+    if au == "17":  # chin raiser
+        parts.append((cx, g["mouth_y"] + 0.11, 0.07, 0.0, -1.0))
+    elif au == "24":  # lip presser: lips meet
+        parts += [
+            (cx, g["mouth_y"] - 0.025, 0.05, 0.0, 0.7),
+            (cx, g["mouth_y"] + 0.03, 0.05, 0.0, -0.7),
+        ]
+    elif au == "25":  # lips part
+        parts.append((cx, g["mouth_y"] + 0.03, 0.06, 0.0, 1.0))
+    return parts
+
+
+def expression_field(
+    geometry: dict, action_units, size: int, rng: np.random.Generator, one_sided_prob: float
+) -> np.ndarray:
+    """Smooth displacement field (H, W, 2 = u, v) with a peak magnitude of exactly 1 px."""
+    yy, xx = _grid(size)
+    field_uv = np.zeros((size, size, 2))
+    for au in action_units:
+        for cx, cy, radius, du, dv in _au_components(au, geometry):
+            # Per-clip jitter of position, extent and direction: no two clips move alike.
+            cx, cy = cx + rng.normal(0, 0.008), cy + rng.normal(0, 0.008)
+            radius *= rng.uniform(0.8, 1.2)
+            angle = rng.normal(0, np.deg2rad(12))
+            du, dv = (
+                du * np.cos(angle) - dv * np.sin(angle),
+                du * np.sin(angle) + dv * np.cos(angle),
+            )
+            bump = np.exp(
+                -(((xx - cx * size) ** 2 + (yy - cy * size) ** 2) / (2 * (radius * size) ** 2))
+            )
+            field_uv[..., 0] += du * bump
+            field_uv[..., 1] += dv * bump
+    if rng.random() < one_sided_prob:
+        side = rng.choice([-1.0, 1.0])
+        half = 1.0 / (1.0 + np.exp(-side * (xx - geometry["cx"] * size) / (0.03 * size)))
+        field_uv *= half[..., None]
+    peak = np.sqrt((field_uv**2).sum(-1)).max()
+    return field_uv / peak if peak > 0 else field_uv
+
+
+def temporal_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarray:
+    """0 before onset, raised-cosine rise to 1 at apex, decay to 0 at offset (0-based indices)."""
+    t = np.arange(n_frames, dtype=float)
+    profile = np.zeros(n_frames)
+    rise = (t > onset) & (t <= apex)
+    profile[rise] = 0.5 * (1 - np.cos(np.pi * (t[rise] - onset) / max(apex - onset, 1)))
+    fall = (t > apex) & (t < offset)
+    profile[fall] = 0.5 * (1 + np.cos(np.pi * (t[fall] - apex) / max(offset - apex, 1)))
+    return profile
+
+
+def true_flow(
+    field_uv: np.ndarray,
+    amplitude_onset: float,
+    amplitude_apex: float,
+    drift_onset: np.ndarray,
+    drift_apex: np.ndarray,
+    iterations: int = 8,
+) -> np.ndarray:
+    """Exact forward flow onset->apex for frames rendered as face(q - a F(q) - g).
+
+    A point p of the onset frame is face position b = p - a0 F(p) - g0; it appears in the apex
+    frame at q with q - a1 F(q) - g1 = b, solved by fixed-point iteration (F is smooth and
+    a1 |grad F| << 1, so it converges fast). Flow = q - p, convention I0(p) ~ I1(p + flow).
+    """
+    size_y, size_x = field_uv.shape[:2]
+    yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float64)
+    base_x = xx - amplitude_onset * field_uv[..., 0] - drift_onset[0]
+    base_y = yy - amplitude_onset * field_uv[..., 1] - drift_onset[1]
+    qx, qy = xx.copy(), yy.copy()
+    for _ in range(iterations):
+        fu = ndimage.map_coordinates(field_uv[..., 0], [qy, qx], order=1, mode="nearest")
+        fv = ndimage.map_coordinates(field_uv[..., 1], [qy, qx], order=1, mode="nearest")
+        qx = base_x + amplitude_apex * fu + drift_apex[0]
+        qy = base_y + amplitude_apex * fv + drift_apex[1]
+    return np.stack([qx - xx, qy - yy], axis=-1).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips
+
+
+def render_clip(plan: ClipPlan, params: SynthParams) -> dict:
+    """Frames (T, H, W) uint8 and the clip's ground truth."""
+    size = params.frame_size
+    # Separate random streams: the face depends on the subject only, never on the clip plan.
+    geometry = _face_geometry(_rng(params.seed, 2, plan.subject_index))
+    texture_seed = int(_rng(params.seed, 3, plan.subject_index).integers(2**31))
+    face = render_face(geometry, size, np.random.default_rng(texture_seed))
+
+    rng = _rng(params.seed, 1, plan.subject_index, plan.clip_index)
+    field_uv = expression_field(geometry, plan.action_units, size, rng, params.one_sided_prob)
+    amplitude = params.amplitude_px * (1 + params.amplitude_jitter * rng.uniform(-1, 1))
+    onset, apex, offset = (x - plan.first_frame for x in (plan.onset, plan.apex, plan.offset))
+    profile = amplitude * temporal_profile(plan.n_frames, onset, apex, offset)
+
+    t = np.arange(plan.n_frames) / params.fps
+    direction = rng.normal(size=2)
+    direction /= np.linalg.norm(direction)
+    # Slow drift: a steady glide plus a gentle sway, params.drift_px in total over the clip.
+    ramp = t / max(t[-1], 1e-9) + 0.3 * np.sin(
+        2 * np.pi * rng.uniform(0.3, 1.0) * t + rng.uniform(0, 6.3)
+    )
+    drift = params.drift_px * ramp[:, None] * direction[None, :]
+    flicker = 1 + params.flicker * np.cumsum(rng.normal(0, 1, plan.n_frames)) / np.sqrt(
+        plan.n_frames
+    )
+
+    eyelid = np.zeros(plan.n_frames)
+    if rng.random() < params.blink_prob:
+        start = int(rng.integers(0, plan.n_frames))
+        length = int(rng.integers(16, 30))  # 80-150 ms at 200 fps
+        k = np.arange(plan.n_frames) - start
+        inside = (k >= 0) & (k < length)
+        eyelid[inside] = np.sin(np.pi * k[inside] / length)
+
+    noise_rng = np.random.default_rng(rng.integers(2**31))
+    yy, xx = _grid(size)
+    coefficients = ndimage.spline_filter(face, order=3)
+    frames = np.empty((plan.n_frames, size, size), dtype=np.uint8)
+    for i in range(plan.n_frames):
+        source = coefficients
+        if eyelid[i] > 0.02:
+            source = ndimage.spline_filter(
+                render_face(geometry, size, np.random.default_rng(texture_seed), eyelid[i]), order=3
+            )
+        qy = yy - profile[i] * field_uv[..., 1] - drift[i, 1]
+        qx = xx - profile[i] * field_uv[..., 0] - drift[i, 0]
+        image = ndimage.map_coordinates(source, [qy, qx], order=3, mode="nearest", prefilter=False)
+        image = image * flicker[i] + noise_rng.normal(0, params.noise_sigma, image.shape)
+        frames[i] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+    flow_uv = true_flow(field_uv, profile[onset], profile[apex], drift[onset], drift[apex])
+    return {
+        "frames": frames,
+        "flow_uv": flow_uv,
+        "expression_field": field_uv.astype(np.float32),
+        "amplitude_px": np.float32(amplitude),
+        "profile_px": profile.astype(np.float32),
+        "drift_px": drift.astype(np.float32),
+        "flicker_gain": flicker.astype(np.float32),
+        "eyelid_closure": eyelid.astype(np.float32),
+    }
+
+
+def _write_clip(args: tuple[ClipPlan, SynthParams, str]) -> None:
+    plan, params, out_dir = args
+    clip = render_clip(plan, params)
+    clip_dir = Path(out_dir, "frames", plan.subject, plan.video)
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(clip.pop("frames")):
+        cv2.imwrite(str(clip_dir / f"img{plan.first_frame + i}.png"), frame)
+    gt_dir = Path(out_dir, "ground_truth", plan.subject)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        gt_dir / f"{plan.video}.npz",
+        onset=plan.onset,
+        apex=plan.apex,
+        offset=plan.offset,
+        first_frame=plan.first_frame,
+        **clip,
+    )
+
+
+def write_dataset(params: SynthParams, out_dir: str | Path, workers: int = 1) -> pd.DataFrame:
+    """Render the whole dataset into out_dir (built under a temporary name, then renamed)."""
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    plans = plan_dataset(params)
+    jobs = [(plan, params, str(tmp_dir)) for plan in plans]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_write_clip, jobs, chunksize=4))
+    else:
+        for job in jobs:
+            _write_clip(job)
+    annotations = pd.DataFrame(
+        [
+            {
+                "subject": p.subject,
+                "video": p.video,
+                "onset": p.onset,
+                "apex": p.apex,
+                "offset": p.offset,
+                "label": p.label,
+                "fps": params.fps,
+                "action_units": "+".join(p.action_units),
+            }
+            for p in plans
+        ],
+        columns=ANNOTATION_COLUMNS,
+    )
+    annotations.to_csv(tmp_dir / "annotations.csv", index=False)
+    (tmp_dir / "generator.json").write_text(
+        json.dumps({"mer_version": __version__, "params": asdict(params)}, indent=2)
+    )
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    return annotations
+
+
+def preview(dataset_dir: str | Path, out_png: str | Path, n_clips: int = 4) -> None:
+    """Onset, apex, |apex - onset| x10 and the true flow magnitude for the first clip of
+    each of a few classes: shows that the motion is there and that it is subtle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mer.samples import list_frames
+
+    dataset_dir = Path(dataset_dir)
+    annotations = pd.read_csv(dataset_dir / "annotations.csv", dtype={"subject": str})
+    chosen = annotations.drop_duplicates("label").head(n_clips)
+    fig, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.6 * len(chosen)), squeeze=False)
+    for row_axes, (_, row) in zip(axes, chosen.iterrows(), strict=True):
+        frames = list_frames(dataset_dir / "frames" / row["subject"] / row["video"])
+        onset = cv2.imread(str(frames[row["onset"]]), cv2.IMREAD_GRAYSCALE).astype(float)
+        apex = cv2.imread(str(frames[row["apex"]]), cv2.IMREAD_GRAYSCALE).astype(float)
+        truth = np.load(dataset_dir / "ground_truth" / row["subject"] / f"{row['video']}.npz")
+        magnitude = np.sqrt((truth["flow_uv"] ** 2).sum(-1))
+        panels = [
+            (onset, "onset", "gray", (0, 255)),
+            (apex, "apex", "gray", (0, 255)),
+            (np.abs(apex - onset) * 10, "|apex - onset| x10", "gray", (0, 255)),
+            (magnitude, f"true flow |uv| (max {magnitude.max():.2f} px)", "magma", None),
+        ]
+        for ax, (image, title, cmap, limits) in zip(row_axes, panels, strict=True):
+            shown = ax.imshow(
+                image, cmap=cmap, vmin=limits and limits[0], vmax=limits and limits[1]
+            )
+            ax.set_title(
+                f"{row['subject']}/{row['video']} {row['label']}\n{title}"
+                if title == "onset"
+                else title,
+                fontsize=8,
+            )
+            ax.axis("off")
+        fig.colorbar(shown, ax=row_axes[-1], fraction=0.046)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.stem}.tmp{out_png.suffix}")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, out_png)

@@ -1,0 +1,57 @@
+"""The config schema: the default is valid, and mistakes are named with the allowed values."""
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO, run_snakemake
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+@pytest.fixture
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_default_config_is_valid(default_config):
+    validate(copy.deepcopy(default_config), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda c: c["dataset"].update(loader="synthetik"), ["loader", "synthetic", "table"]),
+        (lambda c: c["synthetic"].update(sead=1), ["sead"]),
+        (lambda c: c["synthetic"].update(noise_sigma=-1), ["noise_sigma", "minimum"]),
+        (lambda c: c["synthetic"].update(subjects="eight"), ["subjects", "integer"]),
+        (lambda c: c["dataset"].update(loader="table"), ["root"]),
+    ],
+)
+def test_schema_rejects_a_bad_config_naming_the_key(default_config, change, named):
+    change(default_config)
+    with pytest.raises(WorkflowError) as error:
+        validate(default_config, SCHEMA)
+    for word in named:
+        assert word in str(error.value)
+
+
+def test_workflow_stops_at_start_on_a_bad_config(workdir):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["synthetic"]["amplitude_px"] = "large"
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    assert "amplitude_px" in result.stderr + result.stdout
+
+
+def test_priors_must_name_the_configured_classes(workdir):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["dataset"]["classes"] = ["others", "disgust", "happiness", "repression", "fear"]
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    assert "class_priors" in result.stderr + result.stdout

@@ -1,0 +1,54 @@
+# Stage 1: dataset -> canonical samples table (+ the synthetic dataset when configured).
+
+
+rule synth:
+    output:
+        directory(SYNTH_DIR) if SYNTHETIC else [],
+    params:
+        generator=json.dumps(config["synthetic"], sort_keys=True),
+    log:
+        f"{LOGS}/synth.log",
+    threads: 4
+    conda:
+        ENV
+    shell:
+        "mer synth {output} --params-json {params.generator:q} --workers {threads} > {log} 2>&1"
+
+
+rule preview_synth:
+    input:
+        dataset_inputs,
+    output:
+        report(
+            f"{DATA_DIR}/preview/synthetic_clips.png",
+            caption="../report/synthetic_preview.rst",
+            category="Data",
+        ),
+    log:
+        f"{LOGS}/preview_synth.log",
+    conda:
+        ENV
+    shell:
+        "mer preview-synth {input} {output} > {log} 2>&1"
+
+
+checkpoint samples:
+    input:
+        dataset_inputs,
+    output:
+        table=f"{DATA_DIR}/samples.tsv",
+        report=f"{DATA_DIR}/samples_report.md",
+    params:
+        root=DATA_ROOT,
+        annotations=ANNOTATIONS,
+        classes=",".join(DATASET["classes"]),
+        name=DATASET["name"],
+        fps=f"--fps {DATASET['fps']}" if "fps" in DATASET else "",
+    log:
+        f"{LOGS}/samples.log",
+    conda:
+        ENV
+    shell:
+        "mer samples --loader table --root {params.root:q} --annotations {params.annotations:q}"
+        " --classes {params.classes:q} --dataset {params.name} {params.fps}"
+        " --out {output.table} --report {output.report} > {log} 2>&1"
