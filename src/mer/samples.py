@@ -50,12 +50,18 @@ def frame_number(path: str | Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def list_frames(clip_dir: str | Path) -> dict[int, Path]:
-    """Frame number -> file for every image in clip_dir (sorted numerically, not by name)."""
+def list_frames(clip_dir: str | Path, pattern: str | None = None) -> dict[int, Path]:
+    """Frame number -> file for every image in clip_dir (sorted numerically, not by name).
+
+    `pattern`, a regular expression, keeps only files whose whole stem matches it
+    (e.g. r"reg_img\\d+" for CASME II's cropped frames).
+    """
     frames: dict[int, Path] = {}
     for entry in os.scandir(clip_dir):
         path = Path(entry.path)
         if path.suffix.lower() not in FRAME_SUFFIXES:
+            continue
+        if pattern is not None and not re.fullmatch(pattern, path.stem):
             continue
         number = frame_number(path)
         if number is None:
@@ -92,6 +98,94 @@ def safe_clip_dir(root: Path, *parts: str) -> Path | None:
     return root.joinpath(*parts) if inside else None
 
 
+# Why a row can be skipped (the `kind` of a skip entry): a title and what the user can do.
+FIXES = {
+    "label": (
+        "label outside the configured classes",
+        "expected for emotions left out of the chosen classes; to keep them, add the class to "
+        "dataset.classes",
+    ),
+    "apex missing": (
+        "apex not annotated",
+        "set dataset.apex_fill: midpoint to keep the row with its apex at the middle of "
+        "onset..offset",
+    ),
+    "frame numbers": (
+        "onset/apex/offset not frame numbers",
+        "correct the cells in a copy of the annotation file",
+    ),
+    "apex range": (
+        "apex outside onset..offset",
+        "an annotation error: correct the row in a copy of the annotation file, or leave it out",
+    ),
+    "path": (
+        "clip folder name not a plain name inside the data root",
+        "rename the clip (no '/', '\\' or '..') in a copy of the annotation file",
+    ),
+    "folder": (
+        "frame folder missing",
+        "check that dataset.root is the folder that holds the subject folders (CASME II: "
+        "sub01..sub26; SAMM: 006..037) and, for CASME II, that dataset.layout matches",
+    ),
+    "frames": (
+        "frames missing between onset and offset",
+        "re-extract the clip: the annotation needs every frame from onset to offset",
+    ),
+}
+
+
+def frame_cell(value) -> int | None:
+    """A frame-number cell as an int ('46', 46, 46.0, '46.0'), or None ('/', '', NaN, 'x')."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.0*)?", text):
+        return int(float(text))
+    return None
+
+
+def fill_missing_apex(
+    rows: pd.DataFrame, apex_fill: str, sample_of
+) -> tuple[pd.DataFrame, list[dict], list[str]]:
+    """Apply the missing-apex policy: 'midpoint' of onset..offset, or 'drop' the row.
+
+    Returns the rows to keep, the dropped rows as skip entries and a note per filled row.
+    Rows whose onset or offset is not a number are left for build_samples to report.
+    """
+    if apex_fill not in ("midpoint", "drop"):
+        raise DataError(f"apex_fill must be 'midpoint' or 'drop', not {apex_fill!r}")
+    rows = rows.copy()
+    keep, skipped, notes = [], [], []
+    for index, row in rows.iterrows():
+        onset, apex, offset = (frame_cell(row[k]) for k in ("onset", "apex", "offset"))
+        if apex is not None or onset is None or offset is None:
+            keep.append(index)
+            continue
+        sample = sample_of(row)
+        if apex_fill == "drop":
+            skipped.append(
+                {
+                    "sample": sample,
+                    "reason": f"apex {row['apex']!r} is not annotated and apex_fill is 'drop'",
+                    "kind": "apex missing",
+                }
+            )
+            continue
+        rows.at[index, "apex"] = str((onset + offset) // 2)
+        notes.append(
+            f"{sample}: apex {row['apex']!r} is not annotated; set to the midpoint "
+            f"{(onset + offset) // 2} of onset {onset} .. offset {offset} (apex_fill: midpoint)"
+        )
+        keep.append(index)
+    return rows.loc[keep], skipped, notes
+
+
+def _default_sample(row) -> str:
+    return str(row["sample"]) if "sample" in row else f"{row['subject']}_{row['video']}"
+
+
+def _plain_name(part: str) -> bool:
+    return part not in ("", ".", "..") and "/" not in part and "\\" not in part
+
+
 def build_samples(
     rows: pd.DataFrame,
     root: str | Path,
@@ -99,53 +193,64 @@ def build_samples(
     dataset: str,
     clip_dir_of=None,
     skipped: list[dict] | None = None,
+    frame_pattern: str | None = None,
 ) -> LoadResult:
     """Validate annotation rows (subject, video, onset, apex, offset, label, fps) against disk.
 
-    `clip_dir_of(row)` gives a row's frame folder relative to root (default: subject/video).
+    `clip_dir_of(row)` gives a row's frame folder relative to root as a tuple of plain folder
+    names (default: subject, video). The sample id is the `sample` column if rows have one,
+    else subject_video. `frame_pattern` restricts which file names count as frames.
     Rows that cannot be used are skipped with a reason, never dropped silently.
     """
     root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data root {root} is not a folder; set dataset.root (or --root).")
     clip_dir_of = clip_dir_of or (lambda row: (str(row["subject"]), str(row["video"])))
     skipped = list(skipped or [])
     kept = []
     for _, row in rows.iterrows():
-        sample = f"{row['subject']}_{row['video']}"
+        sample = _default_sample(row)
 
-        def skip(reason: str, sample=sample) -> None:
-            skipped.append({"sample": sample, "reason": reason})
+        def skip(reason: str, kind: str, sample=sample) -> None:
+            skipped.append({"sample": sample, "reason": reason, "kind": kind})
 
         label = normalise_label(row["label"], classes)
         if label is None:
-            skip(f"label {row['label']!r} is not one of the configured classes {classes}")
+            skip(f"label {row['label']!r} is not one of the configured classes {classes}", "label")
             continue
-        try:
-            onset, apex, offset = (int(row[k]) for k in ("onset", "apex", "offset"))
-        except (TypeError, ValueError):
+        onset, apex, offset = (frame_cell(row[k]) for k in ("onset", "apex", "offset"))
+        if None in (onset, apex, offset):
             skip(
                 f"onset/apex/offset {row['onset']!r}/{row['apex']!r}/{row['offset']!r} "
-                "are not all frame numbers"
+                "are not all frame numbers",
+                "apex missing" if None not in (onset, offset) else "frame numbers",
             )
             continue
         if not onset <= apex <= offset:
-            skip(f"apex {apex} is not within onset {onset} .. offset {offset}")
+            skip(f"apex {apex} is not within onset {onset} .. offset {offset}", "apex range")
             continue
-        clip_dir = safe_clip_dir(root, *clip_dir_of(row))
+        parts = [str(p) for p in clip_dir_of(row)]
+        clip_dir = safe_clip_dir(root, *parts) if all(map(_plain_name, parts)) else None
         if clip_dir is None:
-            skip(f"clip folder {'/'.join(clip_dir_of(row))!r} would leave the data root {root}")
+            skip(f"clip folder {'/'.join(parts)!r} would leave the data root {root}", "path")
             continue
         if not clip_dir.is_dir():
-            skip(f"frame folder {clip_dir} does not exist")
+            skip(f"frame folder {clip_dir} does not exist", "folder")
             continue
         try:
-            frames = list_frames(clip_dir)
+            frames = list_frames(clip_dir, frame_pattern)
         except DataError as error:
-            skip(str(error))
+            skip(str(error), "frames")
             continue
         missing = [n for n in range(onset, offset + 1) if n not in frames]
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-            skip(f"{len(missing)} frame(s) between onset and offset missing in {clip_dir}: {shown}")
+            named = f" named like {frame_pattern!r}" if frame_pattern else ""
+            skip(
+                f"{len(missing)} frame(s){named} between onset and offset missing in "
+                f"{clip_dir}: {shown}",
+                "frames",
+            )
             continue
         kept.append(
             {
@@ -179,13 +284,20 @@ def load_table(
     classes: list[str],
     dataset: str,
     fps: float | None = None,
+    apex_fill: str = "midpoint",
 ) -> LoadResult:
-    """Generic loader: a CSV/TSV with subject, video, onset, apex, offset, label (and fps)."""
+    """Generic loader: a CSV/TSV with subject, video, onset, apex, offset, label (and fps).
+
+    Frames live in <root>/<subject>/<video>/; a blank or non-numeric apex follows `apex_fill`.
+    """
     annotations = Path(annotations)
     if not annotations.is_file():
         raise DataError(f"annotation table {annotations} does not exist; set dataset.annotations.")
     sep = "\t" if annotations.suffix.lower() in (".tsv", ".tab") else ","
-    rows = pd.read_csv(annotations, sep=sep, dtype=str, keep_default_na=False)
+    try:
+        rows = pd.read_csv(annotations, sep=sep, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DataError(f"{annotations} is not a readable CSV/TSV table: {error}") from error
     rows.columns = [c.strip().lower() for c in rows.columns]
     required = ["subject", "video", "onset", "apex", "offset", "label"]
     absent = [c for c in required if c not in rows.columns]
@@ -198,11 +310,19 @@ def load_table(
         if fps is None:
             raise DataError(f"{annotations}: no fps column; add one or set dataset.fps.")
         rows["fps"] = fps
-    return build_samples(rows, root, classes, dataset)
+    rows, skipped, notes = fill_missing_apex(rows, apex_fill, _default_sample)
+    result = build_samples(rows, root, classes, dataset, skipped=skipped)
+    result.notes += notes
+    return result
+
+
+def read_samples(path: str | Path) -> pd.DataFrame:
+    """samples.tsv with its id columns kept as text (subject '01' stays '01', not 1)."""
+    return pd.read_csv(path, sep="\t", dtype={"sample": str, "subject": str, "video": str})
 
 
 def summary(result: LoadResult, classes: list[str]) -> str:
-    """Counts per class and subject, then every skipped row with its reason (Markdown)."""
+    """Counts per class and subject, the problems and their fixes, every skipped row (Markdown)."""
     samples = result.samples
     lines = [f"# Samples: {len(samples)} usable, {len(result.skipped)} skipped", ""]
     if len(samples):
@@ -211,6 +331,13 @@ def summary(result: LoadResult, classes: list[str]) -> str:
         counts.loc["total"] = counts.sum()
         counts["total"] = counts.sum(axis=1)
         lines += ["## Counts per subject and class", "", "```", counts.to_string(), "```", ""]
+    if result.skipped:
+        kinds = pd.Series([s.get("kind", "other") for s in result.skipped]).value_counts()
+        lines += ["## Problems and how to fix them", ""]
+        for kind, count in kinds.items():
+            title, fix = FIXES.get(kind, (kind, "see the reasons below"))
+            lines.append(f"- {title} ({count} row{'s' * (count > 1)}): {fix}")
+        lines += [""]
     lines += ["## Skipped rows", ""]
     lines += [f"- {s['sample']}: {s['reason']}" for s in result.skipped] or ["- none"]
     if result.notes:
