@@ -69,7 +69,7 @@ def test_check_data_summarises_a_table_dataset(tmp_path):
             str(tmp_path / "d/annotations.csv"),
             "--classes",
             ",".join(synth.CASME2_PRIORS),
-            "--dataset",
+            "--name",
             "x",
         ],
         capture_output=True,

@@ -15,15 +15,31 @@ def _classes(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _add_loader_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fps", type=float, default=None, help="frame rate if not a column")
+    parser.add_argument(
+        "--layout",
+        choices=["cropped", "raw"],
+        default="cropped",
+        help="CASME II frames: Cropped/ (reg_img<N>) or CASME2_RAW_selected/ (img<N>)",
+    )
+    parser.add_argument(
+        "--apex-fill",
+        choices=["midpoint", "drop"],
+        default="midpoint",
+        help="a row without an apex: set it to the middle of onset..offset, or drop the row",
+    )
+
+
 def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loader",
         required=True,
-        choices=["table"],
+        choices=["table", "casme2", "samm"],
         help="how to read the annotations (the synthetic set is a table)",
     )
     parser.add_argument("--root", required=True, help="folder that holds the clip folders")
-    parser.add_argument("--annotations", required=True, help="annotation table (csv/tsv)")
+    parser.add_argument("--annotations", required=True, help="annotation table or sheet")
     parser.add_argument(
         "--classes",
         required=True,
@@ -31,13 +47,22 @@ def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
         help="comma-separated class names; their order is the label index",
     )
     parser.add_argument("--dataset", required=True, help="dataset name written to the table")
-    parser.add_argument("--fps", type=float, default=None, help="frame rate if not a column")
+    _add_loader_options(parser)
 
 
 def _load(args):
-    from mer import samples
+    from mer import datasets
 
-    return samples.load_table(args.annotations, args.root, args.classes, args.dataset, args.fps)
+    return datasets.load(
+        args.loader,
+        args.annotations,
+        args.root,
+        args.classes,
+        args.dataset,
+        args.fps,
+        args.layout,
+        args.apex_fill,
+    )
 
 
 def cmd_synth(args) -> int:
@@ -75,7 +100,7 @@ def cmd_samples(args) -> int:
 
 
 def cmd_check_data(args) -> int:
-    from mer import samples
+    from mer import datasets, samples
 
     if args.configfile:
         config = yaml.safe_load(Path(args.configfile).read_text())
@@ -88,7 +113,16 @@ def cmd_check_data(args) -> int:
             return 0
         args.loader, args.root = dataset["loader"], dataset["root"]
         args.annotations, args.classes = dataset["annotations"], dataset["classes"]
-        args.dataset, args.fps = dataset["name"], dataset.get("fps")
+        args.name, args.fps = dataset["name"], dataset.get("fps")
+        args.layout = dataset.get("layout", "cropped")
+        args.apex_fill = dataset.get("apex_fill", "midpoint")
+    if not args.loader or not args.root:
+        raise samples.DataError("give --dataset casme2|samm|table and --root (or --configfile).")
+    if not args.annotations:
+        args.annotations = datasets.find_annotations(args.loader, args.root)
+    args.classes = args.classes or datasets.DEFAULT_CLASSES.get(args.loader)
+    args.dataset = args.name or args.loader
+    print(f"Checking {args.loader} frames in {args.root} against {args.annotations}\n")
     result = _load(args)
     print(samples.summary(result, args.classes))
     return 0 if len(result.samples) else 1
@@ -116,12 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True)
     p.set_defaults(func=cmd_samples)
 
-    p = verbs.add_parser("check-data", help="summarise a dataset and the problems found")
+    p = verbs.add_parser(
+        "check-data",
+        help="summarise a dataset and the problems found",
+        description="Counts per class and subject, the rows that cannot be used and how to fix "
+        "them. Exit status 0 if any sample is usable, 1 if none is, 2 on a fatal problem "
+        "(unreadable annotations, no data root).",
+    )
     p.add_argument("--configfile", help="read the dataset section of a mer config")
-    for name in ("loader", "root", "annotations", "dataset"):
-        p.add_argument(f"--{name}")
-    p.add_argument("--classes", type=_classes)
-    p.add_argument("--fps", type=float)
+    p.add_argument(
+        "--dataset",
+        "--loader",
+        dest="loader",
+        choices=["casme2", "samm", "table"],
+        help="which loader reads the annotations",
+    )
+    p.add_argument("--root", help="folder that holds the subject folders")
+    p.add_argument(
+        "--annotations",
+        help="annotation sheet; default for casme2/samm: the official file found in the root "
+        "or its two parent folders",
+    )
+    p.add_argument("--classes", type=_classes, help="default for casme2/samm: the 5 classes")
+    p.add_argument("--name", help="dataset name (default: the loader)")
+    _add_loader_options(p)
     p.set_defaults(func=cmd_check_data)
     return parser
 
