@@ -2,6 +2,7 @@
 # parameters that made it (mer.files.param_key), chained from upstream.
 import json
 
+from mer.crop import crop_enabled
 from mer.files import param_key
 from mer.synth import SynthParams
 
@@ -30,11 +31,19 @@ if SYNTHETIC:
 else:
     DATA_ROOT = DATASET["root"]
     ANNOTATIONS = DATASET["annotations"]
+# The synthetic set is written as a table; casme2 and samm read the official sheets.
+LOADER = "table" if SYNTHETIC else DATASET["loader"]
+# Face crop of uncropped frames (mer.crop): resolved here, wired into the per-clip stage.
+CROP = dict(
+    DATASET["crop"],
+    enabled=crop_enabled(DATASET["crop"]["enabled"], DATASET["loader"], DATASET["layout"]),
+)
 
 
 def dataset_inputs(wildcards):
-    """The synthetic set is made by a rule; a real dataset is already on disk."""
-    return [SYNTH_DIR] if SYNTHETIC else []
+    """The synthetic set is made by a rule; a real dataset's annotation file is on disk
+    (an input, so that editing it reruns the samples table)."""
+    return [SYNTH_DIR] if SYNTHETIC else [ANNOTATIONS]
 
 
 def dataset_previews():

@@ -44,11 +44,16 @@ checkpoint samples:
         classes=",".join(DATASET["classes"]),
         name=DATASET["name"],
         fps=f"--fps {DATASET['fps']}" if "fps" in DATASET else "",
+        loader=LOADER,
+        layout=DATASET["layout"],
+        apex_fill=DATASET["apex_fill"],
     log:
         f"{LOGS}/samples.log",
     conda:
         ENV
     shell:
-        "mer samples --loader table --root {params.root:q} --annotations {params.annotations:q}"
-        " --classes {params.classes:q} --dataset {params.name} {params.fps}"
-        " --out {output.table} --report {output.report} > {log} 2>&1"
+        "mer samples --loader {params.loader} --root {params.root:q}"
+        " --annotations {params.annotations:q} --classes {params.classes:q}"
+        " --dataset {params.name} {params.fps} --layout {params.layout}"
+        " --apex-fill {params.apex_fill} --out {output.table} --report {output.report}"
+        " > {log} 2>&1"
