@@ -279,6 +279,11 @@ def test_check_data_reports_counts_and_problems_and_fails_only_when_fatal(casme2
     unreadable = mer("check-data", "--dataset", "samm", "--root", str(empty),
                      "--annotations", str(tmp_path / "absent.xlsx"))  # fmt: skip
     assert unreadable.returncode == 2 and "absent.xlsx" in unreadable.stderr
+    config = yaml.safe_load((REPO / "workflow" / "configs" / "casme2.yaml").read_text())
+    config["dataset"].update(root=str(casme2_tree), annotations=str(CASME2_SHEET))
+    (tmp_path / "casme2.yaml").write_text(yaml.safe_dump(config))
+    from_config = mer("check-data", "--configfile", str(tmp_path / "casme2.yaml"))
+    assert from_config.returncode == 0 and "246 usable, 9 skipped" in from_config.stdout
 
 
 def example_config(name: str, **dataset) -> dict:
