@@ -13,10 +13,12 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/preprocess.smk"
 
 
 rule all:
     input:
         f"{DATA_DIR}/samples.tsv",
         dataset_previews(),
+        f"{MASK_DIR}/contact_sheet.png",
     default_target: True

@@ -335,7 +335,9 @@ def test_samples_rule_reads_casme2_and_samm_trees_end_to_end(workdir, casme2_tre
         override = yaml.safe_load((REPO / "workflow" / "configs" / f"{name}.yaml").read_text())
         override["dataset"].update(root=str(root), annotations=str(sheet))
         (workdir / f"{name}.yaml").write_text(yaml.safe_dump(override))
-        run_snakemake(workdir, "--cores", "1", "--configfile", f"{name}.yaml")
+        run_snakemake(
+            workdir, f"results/{name}/samples.tsv", "--cores", "1", "--configfile", f"{name}.yaml"
+        )
         table = samples.read_samples(workdir / "results" / name / "samples.tsv")
         assert len(table) == usable and table.subject.str.len().eq(len(table.subject[0])).all()
         assert set(table.label) <= set(override["dataset"]["classes"])

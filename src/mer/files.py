@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 
 @contextmanager
@@ -40,3 +43,22 @@ def param_key(tag: str, params: dict, upstream: str = "") -> str:
     """
     blob = json.dumps({"upstream": upstream, "params": params}, sort_keys=True, default=str)
     return f"{tag}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def save_npz(path: str | Path, **arrays) -> None:
+    """np.savez_compressed, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+
+def load_npz(path: str | Path, *keys: str) -> dict:
+    """The named arrays of an .npz artifact; a clear error naming the file if it is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path} is unreadable or incomplete ({error}); delete it and rerun the job "
+            "that makes it."
+        ) from error

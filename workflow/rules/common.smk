@@ -1,9 +1,14 @@
 # Paths and parameter keys shared by the rules. Every artifact path carries the key of the
 # parameters that made it (mer.files.param_key), chained from upstream.
+import functools
 import json
+import os
+
+import pandas as pd
 
 from mer.crop import crop_enabled
 from mer.files import param_key
+from mer.flow import resolve_params
 from mer.synth import SynthParams
 
 RESULTS = config["results"]
@@ -41,10 +46,56 @@ CROP = dict(
 
 
 def dataset_inputs(wildcards):
-    """The synthetic set is made by a rule; a real dataset's annotation file is on disk
-    (an input, so that editing it reruns the samples table)."""
-    return [SYNTH_DIR] if SYNTHETIC else [ANNOTATIONS]
+    """The annotation table: made by the synth rule, or a real dataset's file on disk (an
+    input either way, so that editing it reruns the samples table)."""
+    return [ANNOTATIONS]
 
 
 def dataset_previews():
     return [f"{DATA_DIR}/preview/synthetic_clips.png"] if SYNTHETIC else []
+
+
+# ---- keys of the preprocessing stages, each chained from the one before -----------------
+if SYNTHETIC:
+    DATA_KEY = SYNTH_KEY
+else:
+    DATA_KEY = param_key(
+        DATASET["loader"], {k: v for k, v in DATASET.items() if k not in ("name", "classes")}
+    )
+EVM_PARAMS = {**config["evm"], "size": config["preprocess"]["size"], "crop": CROP}
+EVM_KEY = param_key(
+    f"{config['evm']['mode']}-a{config['evm']['alpha']:g}", EVM_PARAMS, DATA_KEY
+)
+# Hash the resolved parameters, so that `params: {}` and the defaults written out agree.
+FLOW_PARAMS = resolve_params(config["flow"]["method"], **config["flow"]["params"])
+FLOW_KEY = param_key(config["flow"]["method"], FLOW_PARAMS, EVM_KEY)
+MASK_KEY = param_key(f"t{config['masks']['threshold']}", config["masks"], FLOW_KEY)
+EVM_DIR = f"{DATA_DIR}/evm/{EVM_KEY}"
+FLOW_DIR = f"{DATA_DIR}/flow/{FLOW_KEY}"
+MASK_DIR = f"{DATA_DIR}/masks/{MASK_KEY}"
+
+
+def samples_table():
+    """The checkpoint's samples table, indexed by sample (read once per table version)."""
+    path = checkpoints.samples.get().output.table
+    return _read_samples(path, os.path.getmtime(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_samples(path, mtime):
+    return pd.read_csv(path, sep="\t", dtype={"subject": str, "video": str}).set_index(
+        "sample", drop=False
+    )
+
+
+def sample_row(wildcards):
+    return samples_table().loc[wildcards.sample]
+
+
+def subject_group(wildcards):
+    """One cluster submission per subject for the per-sample preprocessing jobs."""
+    return f"preprocess_{sample_row(wildcards).subject}"
+
+
+def all_samples():
+    return list(samples_table().index)

@@ -3,8 +3,12 @@
 
 rule synth:
     output:
-        directory(SYNTH_DIR) if SYNTHETIC else [],
+        # The frames and ground truth are written beside these two files, by one atomic rename
+        # of the whole folder; they are not declared one by one (thousands of files).
+        annotations=ANNOTATIONS if SYNTHETIC else [],
+        generator=f"{SYNTH_DIR}/generator.json" if SYNTHETIC else [],
     params:
+        out=lambda wildcards, output: os.path.dirname(output.annotations),
         generator=json.dumps(config["synthetic"], sort_keys=True),
     log:
         f"{LOGS}/synth.log",
@@ -12,7 +16,7 @@ rule synth:
     conda:
         ENV
     shell:
-        "mer synth {output} --params-json {params.generator:q} --workers {threads} > {log} 2>&1"
+        "mer synth {params.out} --params-json {params.generator:q} --workers {threads} > {log} 2>&1"
 
 
 rule preview_synth:
@@ -24,12 +28,14 @@ rule preview_synth:
             caption="../report/synthetic_preview.rst",
             category="Data",
         ),
+    params:
+        dataset=lambda wildcards, input: os.path.dirname(input[0]),
     log:
         f"{LOGS}/preview_synth.log",
     conda:
         ENV
     shell:
-        "mer preview-synth {input} {output} > {log} 2>&1"
+        "mer preview-synth {params.dataset} {output} > {log} 2>&1"
 
 
 checkpoint samples:
