@@ -14,6 +14,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/shards.smk"
 
 
 rule all:
@@ -21,4 +22,5 @@ rule all:
         f"{DATA_DIR}/samples.tsv",
         dataset_previews(),
         f"{MASK_DIR}/contact_sheet.png",
+        rules.all_shards.input,
     default_target: True

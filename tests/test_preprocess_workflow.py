@@ -64,6 +64,30 @@ def test_every_sample_gets_masks_and_a_preview(preprocessed):
     assert list(workdir.glob("results/synthetic/masks/*/contact_sheet.png"))
 
 
+def test_one_shard_per_subject_with_ten_rows_per_sample(preprocessed):
+    from mer import samples, shards
+
+    workdir, _ = preprocessed
+    table = samples.read_samples(workdir / "results/synthetic/samples.tsv")
+    paths = sorted(workdir.glob("results/synthetic/shards/*/*.h5"))
+    assert [p.stem for p in paths] == sorted(table.subject.unique())
+    for path in paths:
+        data = shards.read_shard(path)
+        subject_samples = table[table.subject == path.stem]
+        assert len(data["label"]) == 10 * len(subject_samples)
+        assert set(data["sample"]) == set(subject_samples["sample"])
+
+
+def test_shard_size_change_reruns_only_the_shards(preprocessed):
+    workdir, config = preprocessed
+    edit_config(workdir, shards=dict(input_size=32))
+    try:
+        jobs = planned_jobs(workdir)
+    finally:
+        edit_config(workdir, shards=dict(input_size=config["shards"]["input_size"]))
+    assert jobs == {"shards": 2, "all": 1}
+
+
 def test_nothing_to_do_after_a_complete_run(preprocessed):
     workdir, _ = preprocessed
     assert planned_jobs(workdir) == {}
@@ -77,7 +101,7 @@ def test_alpha_change_reruns_evm_and_after_but_not_samples(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, evm=dict(alpha=config["evm"]["alpha"]))
-    assert jobs == {"evm": n, "flow": n, "masks": n, "contact_sheet": 1, "all": 1}
+    assert jobs == {"evm": n, "flow": n, "masks": n, "contact_sheet": 1, "shards": 2, "all": 1}
     assert planned_jobs(workdir) == {}  # alpha set back: the earlier artifacts are found
 
 
@@ -89,7 +113,7 @@ def test_threshold_change_reruns_only_masks_and_after(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, masks=dict(threshold=config["masks"]["threshold"]))
-    assert jobs == {"masks": n, "contact_sheet": 1, "all": 1}
+    assert jobs == {"masks": n, "contact_sheet": 1, "shards": 2, "all": 1}
 
 
 def test_flow_method_change_reruns_flow_and_after(preprocessed):
@@ -100,7 +124,7 @@ def test_flow_method_change_reruns_flow_and_after(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, flow=dict(method=config["flow"]["method"]))
-    assert jobs == {"flow": n, "masks": n, "contact_sheet": 1, "all": 1}
+    assert jobs == {"flow": n, "masks": n, "contact_sheet": 1, "shards": 2, "all": 1}
 
 
 def test_filter_only_control_gets_its_own_artifacts(preprocessed):

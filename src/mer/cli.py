@@ -231,6 +231,48 @@ def cmd_contact_sheet(args) -> int:
     return 0
 
 
+def cmd_shards(args) -> int:
+    from mer import augment, files, samples, shards
+
+    table = samples.read_samples(args.samples_tsv)
+    rows = table[table["subject"] == args.subject]
+    if rows.empty:
+        raise samples.DataError(f"subject {args.subject!r} has no sample in {args.samples_tsv}")
+    inputs, sample_variants = {}, []
+    for sample in rows["sample"]:
+        flow_path = Path(args.flow_dir, f"{sample}.npz")
+        masks_path = Path(args.masks_dir, f"{sample}.npz")
+        flow_uv = files.load_npz(flow_path, "flow_uv")["flow_uv"]
+        apex_gray = files.load_npz(masks_path, "apex_gray")["apex_gray"]
+        sample_variants.append(
+            augment.variants(
+                flow_uv,
+                apex_gray,
+                args.size,
+                threshold=args.threshold,
+                normalise=args.normalise,
+                scale_px=args.scale_px,
+            )
+        )
+        inputs.update({str(p): shards.sha256(p) for p in (flow_path, masks_path)})
+    labels = [args.classes.index(label) for label in rows["label"]]
+    shards.write_shard(
+        args.out,
+        args.subject,
+        list(rows["sample"]),
+        labels,
+        sample_variants,
+        args.classes,
+        json.loads(args.params_json),
+        inputs,
+    )
+    print(
+        f"subject {args.subject}: {len(rows)} samples x {len(augment.AUGMENTATIONS)} "
+        f"augmentations at {args.size}x{args.size} -> {args.out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -322,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("previews", nargs="+")
     p.add_argument("--columns", type=int, default=2)
     p.set_defaults(func=cmd_contact_sheet)
+
+    p = verbs.add_parser("shards", help="one subject's 10x augmented samples -> HDF5 shard")
+    p.add_argument("out")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--samples-tsv", required=True)
+    p.add_argument("--flow-dir", required=True)
+    p.add_argument("--masks-dir", required=True)
+    p.add_argument("--size", type=int, required=True, help="network input size (px)")
+    p.add_argument("--threshold", type=int, default=50)
+    p.add_argument("--normalise", default="per_sample")
+    p.add_argument("--scale-px", type=float, default=1.0)
+    p.add_argument("--classes", required=True, type=_classes)
+    p.add_argument("--params-json", default="{}", help="upstream parameters, for provenance")
+    p.set_defaults(func=cmd_shards)
     return parser
 
 

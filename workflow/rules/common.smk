@@ -70,9 +70,19 @@ EVM_KEY = param_key(
 FLOW_PARAMS = resolve_params(config["flow"]["method"], **config["flow"]["params"])
 FLOW_KEY = param_key(config["flow"]["method"], FLOW_PARAMS, EVM_KEY)
 MASK_KEY = param_key(f"t{config['masks']['threshold']}", config["masks"], FLOW_KEY)
+SHARD_KEY = param_key(f"s{config['shards']['input_size']}", config["shards"], MASK_KEY)
 EVM_DIR = f"{DATA_DIR}/evm/{EVM_KEY}"
 FLOW_DIR = f"{DATA_DIR}/flow/{FLOW_KEY}"
 MASK_DIR = f"{DATA_DIR}/masks/{MASK_KEY}"
+SHARD_DIR = f"{DATA_DIR}/shards/{SHARD_KEY}"
+# Everything upstream of the shards, stored in each shard for provenance.
+SHARD_PROVENANCE = {
+    "data_key": DATA_KEY,
+    "evm": EVM_PARAMS,
+    "flow": {"method": config["flow"]["method"], "params": FLOW_PARAMS},
+    "masks": config["masks"],
+    "shards": config["shards"],
+}
 
 
 def samples_table():
@@ -99,3 +109,12 @@ def subject_group(wildcards):
 
 def all_samples():
     return list(samples_table().index)
+
+
+def all_subjects():
+    return sorted(samples_table()["subject"].unique())
+
+
+def subject_samples(wildcards):
+    table = samples_table()
+    return list(table.index[table["subject"] == wildcards.subject])

@@ -1,0 +1,68 @@
+"""The torch Dataset that training reads: subjects selected from per-subject shards.
+
+Kept apart from mer.shards so that writing shards does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import torch
+
+from mer.shards import ShardError, read_shard
+
+
+class ShardDataset(torch.utils.data.Dataset):
+    """Samples of the given subjects from a list of shards, held in memory as tensors.
+
+    `subjects` is the set of subjects to serve; a shard of any other subject is never opened
+    and every row is checked again, so an excluded (held-out) subject cannot leak in.
+    Images are scaled to 0..1 by the fixed factor 1/255: no statistic of any data is used.
+    """
+
+    def __init__(self, shard_paths, subjects, augmentations: set[int] | None = None):
+        self.subjects = set(subjects)
+        parts = []
+        for path in shard_paths:
+            with h5py.File(path, "r") as shard:
+                if shard.attrs.get("subject") not in self.subjects:
+                    continue
+            part = read_shard(path, augmentations)
+            if not set(part["subject"]) <= self.subjects:
+                raise ShardError(
+                    f"shard {path} holds rows of subjects "
+                    f"{sorted(set(part['subject']) - self.subjects)} not asked for"
+                )
+            parts.append(part)
+        if not parts:
+            raise ShardError(
+                f"no shard among {len(shard_paths)} holds subjects {sorted(self.subjects)}"
+            )
+        self.classes = json.loads(parts[0]["attrs"]["classes"])
+
+        def cat(name):
+            return np.concatenate([p[name] for p in parts])
+
+        self.flow_image = torch.from_numpy(cat("flow_image")).permute(0, 3, 1, 2).contiguous()
+        self.flow_uv = torch.from_numpy(cat("flow_uv")).permute(0, 3, 1, 2).contiguous()
+        self.apex_gray = torch.from_numpy(cat("apex_gray")).unsqueeze(1)
+        self.masked_apex = torch.from_numpy(cat("masked_apex")).unsqueeze(1)
+        self.labels = torch.from_numpy(cat("label").astype(np.int64))
+        self.augmentation = cat("augmentation")
+        self.sample = cat("sample")
+        self.subject = cat("subject")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {
+            "flow_image": self.flow_image[index].float() / 255.0,
+            "flow_uv": self.flow_uv[index],
+            "apex_gray": self.apex_gray[index].float() / 255.0,
+            "masked_apex": self.masked_apex[index].float() / 255.0,
+            "label": self.labels[index],
+            "index": index,
+        }

@@ -1,0 +1,118 @@
+"""One HDF5 shard per subject (all 10 augmentations of its samples) and the reader training uses.
+
+Layout of a shard (rows ordered augmentation-major, so the un-augmented originals that
+evaluation reads are one contiguous block):
+    flow_uv (N, S, S, 2) float32   flow_image (N, S, S, 3) uint8 BGR   mask (N, S, S) bool
+    apex_gray (N, S, S) uint8      masked_apex (N, S, S) uint8
+    label (N,) int16   sample (N,) str   subject (N,) str   augmentation (N,) int8
+attrs: subject, classes (JSON), params (JSON: every upstream parameter), mer_version,
+inputs (JSON: sha256 of each input file), augmentations (JSON: id -> [flip, angle]), rows.
+Chunks hold up to 64 rows (a training batch) of one array, compressed with gzip level 1
+(fast to decode; the reader, mer.reader, loads a shard whole).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mer import __version__
+from mer.augment import AUGMENTATIONS
+
+IMAGE_ARRAYS = ("flow_uv", "flow_image", "mask", "apex_gray", "masked_apex")
+ROW_ARRAYS = ("label", "sample", "subject", "augmentation")
+CHUNK_ROWS = 64
+
+
+class ShardError(ValueError):
+    """A shard that cannot be used; the message names the file and the fix."""
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_shard(
+    path: str | Path,
+    subject: str,
+    samples: list[str],
+    labels: list[int],
+    sample_variants: list[list[dict]],
+    classes: list[str],
+    params: dict,
+    inputs: dict[str, str],
+) -> None:
+    """Write one subject's shard atomically (temporary name, then rename)."""
+    from mer.files import atomic_path
+
+    n_aug = len(AUGMENTATIONS)
+    if any(len(v) != n_aug for v in sample_variants):
+        raise ValueError(f"every sample needs {n_aug} variants")
+    # Augmentation-major order: rows [a * n : (a + 1) * n] hold augmentation a of all samples.
+    rows = [(aug, i) for aug in range(n_aug) for i in range(len(samples))]
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as shard:
+        for name in IMAGE_ARRAYS:
+            stacked = np.stack([sample_variants[i][aug][name] for aug, i in rows])
+            shard.create_dataset(
+                name,
+                data=stacked,
+                compression="gzip",
+                compression_opts=1,
+                chunks=(min(CHUNK_ROWS, len(rows)),) + stacked.shape[1:],
+            )
+        shard["label"] = np.array([labels[i] for _, i in rows], np.int16)
+        shard["sample"] = np.array([samples[i] for _, i in rows], dtype=h5py.string_dtype())
+        shard["subject"] = np.array([subject] * len(rows), dtype=h5py.string_dtype())
+        shard["augmentation"] = np.array([aug for aug, _ in rows], np.int8)
+        shard.attrs.update(
+            subject=subject,
+            classes=json.dumps(classes),
+            rows=len(rows),
+            params=json.dumps(params, sort_keys=True, default=str),
+            mer_version=__version__,
+            inputs=json.dumps(inputs, sort_keys=True),
+            augmentations=json.dumps({i: list(a) for i, a in enumerate(AUGMENTATIONS)}),
+        )
+
+
+def read_shard(path: str | Path, augmentations: set[int] | None = None) -> dict:
+    """All arrays and attributes of a shard, verified; rows restricted to `augmentations`."""
+    try:
+        with h5py.File(path, "r") as shard:
+            missing = [n for n in IMAGE_ARRAYS + ROW_ARRAYS if n not in shard]
+            if missing or "rows" not in shard.attrs:
+                raise ShardError(
+                    f"shard {path} lacks {missing or 'its row count'}; it is "
+                    "incomplete: delete it and rerun its shards job."
+                )
+            rows = int(shard.attrs["rows"])
+            lengths = {n: len(shard[n]) for n in IMAGE_ARRAYS + ROW_ARRAYS}
+            if set(lengths.values()) != {rows}:
+                raise ShardError(
+                    f"shard {path} holds arrays of lengths {lengths}, expected "
+                    f"{rows}: delete it and rerun its shards job."
+                )
+            augmentation = shard["augmentation"][:]
+            keep = (
+                np.ones(rows, bool)
+                if augmentations is None
+                else np.isin(augmentation, sorted(augmentations))
+            )
+            data = {n: shard[n][:][keep] for n in IMAGE_ARRAYS + ("label", "augmentation")}
+            data["sample"] = shard["sample"].asstr()[:][keep]
+            data["subject"] = shard["subject"].asstr()[:][keep]
+            data["attrs"] = dict(shard.attrs)
+    except (OSError, KeyError) as error:  # h5py's way of saying truncated or not HDF5
+        raise ShardError(
+            f"shard {path} cannot be read ({error}); it is damaged or "
+            "incomplete: delete it and rerun its shards job."
+        ) from error
+    return data
