@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/shards.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
@@ -23,4 +24,5 @@ rule all:
         dataset_previews(),
         f"{MASK_DIR}/contact_sheet.png",
         rules.all_shards.input,
+        rules.train_all.input,
     default_target: True

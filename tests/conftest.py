@@ -41,3 +41,16 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
 def workdir(tmp_path: Path) -> Path:
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     return tmp_path
+
+
+TINY_SYNTHETIC = dict(subjects=2, clips_per_subject=2, frame_size=48, frames_min=20, frames_max=28)
+# Training that takes seconds: it checks the wiring, not the learning (tests/test_train.py does).
+FAST_TRAINING = dict(max_epochs=1, head_epochs=2, batchnorm_rows=64, dense_units=16)
+
+
+def make_tiny(config: dict, **synthetic) -> dict:
+    """A config for workflow tests: a tiny synthetic set, 32 px shards, one-epoch training."""
+    config["synthetic"].update(TINY_SYNTHETIC, **synthetic)
+    config["shards"]["input_size"] = 32
+    config["train"].update(FAST_TRAINING)
+    return config

@@ -85,7 +85,7 @@ def test_shard_size_change_reruns_only_the_shards(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, shards=dict(input_size=config["shards"]["input_size"]))
-    assert jobs == {"shards": 2, "all": 1}
+    assert jobs == {"shards": 2, "train": 4, "all": 1}
 
 
 def test_nothing_to_do_after_a_complete_run(preprocessed):
@@ -101,7 +101,15 @@ def test_alpha_change_reruns_evm_and_after_but_not_samples(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, evm=dict(alpha=config["evm"]["alpha"]))
-    assert jobs == {"evm": n, "flow": n, "masks": n, "contact_sheet": 1, "shards": 2, "all": 1}
+    assert jobs == {
+        "evm": n,
+        "flow": n,
+        "masks": n,
+        "contact_sheet": 1,
+        "shards": 2,
+        "train": 4,
+        "all": 1,
+    }
     assert planned_jobs(workdir) == {}  # alpha set back: the earlier artifacts are found
 
 
@@ -113,7 +121,7 @@ def test_threshold_change_reruns_only_masks_and_after(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, masks=dict(threshold=config["masks"]["threshold"]))
-    assert jobs == {"masks": n, "contact_sheet": 1, "shards": 2, "all": 1}
+    assert jobs == {"masks": n, "contact_sheet": 1, "shards": 2, "train": 4, "all": 1}
 
 
 def test_flow_method_change_reruns_flow_and_after(preprocessed):
@@ -124,7 +132,7 @@ def test_flow_method_change_reruns_flow_and_after(preprocessed):
         jobs = planned_jobs(workdir)
     finally:
         edit_config(workdir, flow=dict(method=config["flow"]["method"]))
-    assert jobs == {"flow": n, "masks": n, "contact_sheet": 1, "shards": 2, "all": 1}
+    assert jobs == {"flow": n, "masks": n, "contact_sheet": 1, "shards": 2, "train": 4, "all": 1}
 
 
 def test_filter_only_control_gets_its_own_artifacts(preprocessed):
@@ -135,3 +143,43 @@ def test_filter_only_control_gets_its_own_artifacts(preprocessed):
     finally:
         edit_config(workdir, evm=dict(mode="magnify"))
     assert jobs.get("evm", 0) > 0 and "samples" not in jobs
+
+
+def test_every_fold_of_every_experiment_writes_its_outputs(preprocessed):
+    import json
+
+    import pandas as pd
+    import torch
+
+    workdir, config = preprocessed
+    folds = sorted(workdir.glob("results/synthetic/train/*/seed0/*"))
+    subjects = {"sub01", "sub02"}
+    assert len(folds) == len(config["experiments"]) * len(subjects)
+    for fold_dir in folds:
+        predictions = pd.read_csv(fold_dir / "predictions.csv")
+        assert set(predictions.subject) == {fold_dir.name}
+        fold = json.loads((fold_dir / "fold.json").read_text())
+        assert fold_dir.name not in fold["train_subjects"] + fold["validation_subjects"]
+        checkpoint = torch.load(fold_dir / "checkpoint.pt", weights_only=True)
+        assert checkpoint["held_out"] == fold_dir.name
+        assert len(pd.read_csv(fold_dir / "history.csv")) == fold["epochs_run"]
+        assert (
+            "epoch 1 "
+            in (
+                workdir
+                / "results/synthetic/logs/train"
+                / fold_dir.parent.parent.name
+                / "seed0"
+                / f"{fold_dir.name}.log"
+            ).read_text()
+        )
+
+
+def test_learning_rate_change_reruns_only_training(preprocessed):
+    workdir, config = preprocessed
+    edit_config(workdir, train=dict(learning_rate=0.005))
+    try:
+        jobs = planned_jobs(workdir)
+    finally:
+        edit_config(workdir, train=dict(learning_rate=config["train"]["learning_rate"]))
+    assert jobs == {"train": 4, "all": 1}

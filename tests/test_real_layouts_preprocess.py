@@ -99,7 +99,9 @@ def test_real_layout_runs_through_preprocessing(workdir, tmp_path, name, writer,
     if crop_size:
         override["dataset"]["crop"] = dict(override["dataset"].get("crop", {}), size=crop_size)
     (workdir / f"{name}.yaml").write_text(yaml.safe_dump(override))
-    run_snakemake(workdir, "--cores", "2", "--configfile", f"{name}.yaml")
+    run_snakemake(
+        workdir, "preprocess", "all_shards", "--cores", "2", "--configfile", f"{name}.yaml"
+    )
     table = pd.read_csv(workdir / f"results/{name}/samples.tsv", sep="\t")
     assert len(table) == len(synth.plan_dataset(PARAMS))
     mask_files = sorted(workdir.glob(f"results/{name}/masks/*/*.npz"))

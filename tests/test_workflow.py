@@ -37,14 +37,15 @@ def test_lint_is_clean():
 @pytest.mark.slow
 def test_default_target_writes_samples_and_preview_then_nothing_to_do(workdir):
     config = tiny_config(workdir)
-    run_snakemake(workdir, "--cores", "2")
+    targets = ["results/synthetic/samples.tsv", "results/synthetic/preview/synthetic_clips.png"]
+    run_snakemake(workdir, *targets, "--cores", "2")
     table = pd.read_csv(workdir / "results/synthetic/samples.tsv", sep="\t")
     assert len(table) >= config["synthetic"]["subjects"]
     assert set(table.label) <= set(config["dataset"]["classes"])
     assert table.subject.nunique() == config["synthetic"]["subjects"]
     assert (workdir / "results/synthetic/preview/synthetic_clips.png").stat().st_size > 1000
     assert "none" in (workdir / "results/synthetic/samples_report.md").read_text()
-    again = run_snakemake(workdir, "-n")
+    again = run_snakemake(workdir, *targets, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 

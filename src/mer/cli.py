@@ -273,6 +273,32 @@ def cmd_shards(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import torch
+
+    from mer import files, train
+
+    config = train.TrainConfig.from_dict(json.loads(args.config_json))
+
+    def log(line: str) -> None:
+        print(line, flush=True)  # epoch lines show the progress in the rule's log
+
+    log(f"fold: held-out subject {args.held_out}, seed {args.seed}, {config}")
+    result = train.train_fold(args.shards, args.held_out, config, args.seed, args.threads, log)
+    out = Path(args.out_dir)
+    with files.atomic_path(out / "history.csv") as tmp:
+        result.history.to_csv(tmp, index=False)
+    with files.atomic_path(out / "checkpoint.pt") as tmp:
+        torch.save(result.checkpoint, tmp)
+    files.write_text_atomic(out / "fold.json", json.dumps(result.fold, indent=2))
+    # Last: predictions.csv marks the fold as complete.
+    with files.atomic_path(out / "predictions.csv") as tmp:
+        result.predictions.to_csv(tmp, index=False)
+    correct = (result.predictions.true_label == result.predictions.predicted_label).mean()
+    log(f"test {args.held_out}: {len(result.predictions)} clips, accuracy {correct:.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -378,6 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", required=True, type=_classes)
     p.add_argument("--params-json", default="{}", help="upstream parameters, for provenance")
     p.set_defaults(func=cmd_shards)
+
+    p = verbs.add_parser("train", help="one LOSO fold: train without the held-out subject, test it")
+    p.add_argument("out_dir")
+    p.add_argument("--held-out", required=True, help="the test subject")
+    p.add_argument("--shards", nargs="+", required=True, help="one shard per subject")
+    p.add_argument("--config-json", default="{}", help="training parameters (JSON object)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

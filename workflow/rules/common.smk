@@ -1,5 +1,6 @@
 # Paths and parameter keys shared by the rules. Every artifact path carries the key of the
 # parameters that made it (mer.files.param_key), chained from upstream.
+import copy
 import functools
 import json
 import os
@@ -10,6 +11,7 @@ from mer.crop import crop_enabled
 from mer.files import param_key
 from mer.flow import resolve_params
 from mer.synth import SynthParams
+from snakemake.utils import validate
 
 RESULTS = config["results"]
 DATASET = config["dataset"]
@@ -62,27 +64,44 @@ else:
     DATA_KEY = param_key(
         DATASET["loader"], {k: v for k, v in DATASET.items() if k not in ("name", "classes")}
     )
-EVM_PARAMS = {**config["evm"], "size": config["preprocess"]["size"], "crop": CROP}
-EVM_KEY = param_key(
-    f"{config['evm']['mode']}-a{config['evm']['alpha']:g}", EVM_PARAMS, DATA_KEY
-)
-# Hash the resolved parameters, so that `params: {}` and the defaults written out agree.
-FLOW_PARAMS = resolve_params(config["flow"]["method"], **config["flow"]["params"])
-FLOW_KEY = param_key(config["flow"]["method"], FLOW_PARAMS, EVM_KEY)
-MASK_KEY = param_key(f"t{config['masks']['threshold']}", config["masks"], FLOW_KEY)
-SHARD_KEY = param_key(f"s{config['shards']['input_size']}", config["shards"], MASK_KEY)
-EVM_DIR = f"{DATA_DIR}/evm/{EVM_KEY}"
-FLOW_DIR = f"{DATA_DIR}/flow/{FLOW_KEY}"
-MASK_DIR = f"{DATA_DIR}/masks/{MASK_KEY}"
-SHARD_DIR = f"{DATA_DIR}/shards/{SHARD_KEY}"
-# Everything upstream of the shards, stored in each shard for provenance.
-SHARD_PROVENANCE = {
-    "data_key": DATA_KEY,
-    "evm": EVM_PARAMS,
-    "flow": {"method": config["flow"]["method"], "params": FLOW_PARAMS},
-    "masks": config["masks"],
-    "shards": config["shards"],
-}
+# Each stage's runs, by key: the parameters and the upstream key. Experiments may override
+# any stage (alpha, flow method, ...), so several chains can coexist; rules look their
+# parameters up here by the key in the output path.
+EVM_RUNS, FLOW_RUNS, MASK_RUNS, SHARD_RUNS, TRAIN_RUNS = {}, {}, {}, {}, {}
+
+
+def settings_with(overrides):
+    """The config with an experiment's per-section overrides applied."""
+    settings = copy.deepcopy(config)
+    for section, values in overrides.items():
+        settings[section] = {**settings[section], **values}
+    return settings
+
+
+def register_chain(settings):
+    """Keys of evm -> flow -> masks -> shards for these settings, each chained from the last."""
+    evm = {**settings["evm"], "size": settings["preprocess"]["size"], "crop": CROP}
+    evm_key = param_key(f"{evm['mode']}-a{evm['alpha']:g}", evm, DATA_KEY)
+    EVM_RUNS[evm_key] = evm
+    # Hash the resolved parameters, so that `params: {}` and the defaults written out agree.
+    method = settings["flow"]["method"]
+    flow = {"method": method, "params": resolve_params(method, **settings["flow"]["params"])}
+    flow_key = param_key(method, flow, evm_key)
+    FLOW_RUNS[flow_key] = dict(flow, evm_key=evm_key)
+    masks = settings["masks"]
+    mask_key = param_key(f"t{masks['threshold']}", masks, flow_key)
+    MASK_RUNS[mask_key] = dict(masks, evm_key=evm_key, flow_key=flow_key)
+    shards = settings["shards"]
+    shard_key = param_key(f"s{shards['input_size']}", shards, mask_key)
+    # Everything upstream, stored in each shard for provenance.
+    provenance = {"data_key": DATA_KEY, "evm": evm, "flow": flow, "masks": masks, "shards": shards}
+    SHARD_RUNS[shard_key] = dict(shards, flow_key=flow_key, mask_key=mask_key,
+                                 provenance=provenance)
+    return {"evm": evm_key, "flow": flow_key, "masks": mask_key, "shards": shard_key}
+
+
+DEFAULT_CHAIN = register_chain(config)
+MASK_DIR = f"{DATA_DIR}/masks/{DEFAULT_CHAIN['masks']}"
 
 
 def samples_table():
@@ -118,3 +137,45 @@ def all_subjects():
 def subject_samples(wildcards):
     table = samples_table()
     return list(table.index[table["subject"] == wildcards.subject])
+
+
+def evm_options(evm):
+    """Optional `mer evm` flags: working size, face crop, pyramid levels."""
+    options = []
+    if evm["size"]:
+        options.append(f"--size {evm['size']}")
+    if evm["crop"]["enabled"]:
+        options.append(f"--crop-size {evm['crop']['size']} --crop-margin {evm['crop']['margin']}")
+    if evm["levels"]:
+        options.append(f"--levels {evm['levels']}")
+    return " ".join(options)
+
+
+def shard_files(shard_key):
+    return expand(f"{DATA_DIR}/shards/{shard_key}/{{subject}}.h5", subject=all_subjects())
+
+
+# ---- experiments: each a chain of stage keys plus its training parameters ---------------
+def register_experiment(name, overrides):
+    settings = settings_with(overrides)
+    # An override is checked like the config itself: a bad value names its key.
+    validate(settings, "../schemas/config.schema.yaml")
+    chain = register_chain(settings)
+    train_key = param_key(name, settings["train"], chain["shards"])
+    TRAIN_RUNS[train_key] = {"experiment": name, "train": settings["train"], **chain}
+    return train_key
+
+
+EXPERIMENTS = {
+    name: register_experiment(name, overrides) for name, overrides in config["experiments"].items()
+}
+SEEDS = config["seeds"]
+
+
+def fold_outputs(train_key, name="predictions.csv"):
+    """One file per (seed, held-out subject) of an experiment."""
+    return expand(
+        f"{DATA_DIR}/train/{train_key}/seed{{seed}}/{{subject}}/{name}",
+        seed=SEEDS,
+        subject=all_subjects(),
+    )

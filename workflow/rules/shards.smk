@@ -4,19 +4,27 @@
 rule shards:
     input:
         table=f"{DATA_DIR}/samples.tsv",
-        flow=lambda wc: expand(f"{FLOW_DIR}/{{sample}}.npz", sample=subject_samples(wc)),
-        masks=lambda wc: expand(f"{MASK_DIR}/{{sample}}.npz", sample=subject_samples(wc)),
+        flow=lambda wc: expand(
+            f"{DATA_DIR}/flow/{SHARD_RUNS[wc.shard_key]['flow_key']}/{{sample}}.npz",
+            sample=subject_samples(wc),
+        ),
+        masks=lambda wc: expand(
+            f"{DATA_DIR}/masks/{SHARD_RUNS[wc.shard_key]['mask_key']}/{{sample}}.npz",
+            sample=subject_samples(wc),
+        ),
     output:
-        f"{SHARD_DIR}/{{subject}}.h5",
+        f"{DATA_DIR}/shards/{{shard_key}}/{{subject}}.h5",
     params:
-        flow_dir=FLOW_DIR,
-        masks_dir=MASK_DIR,
-        masks=config["masks"],
-        size=config["shards"]["input_size"],
+        flow_dir=lambda wc: f"{DATA_DIR}/flow/{SHARD_RUNS[wc.shard_key]['flow_key']}",
+        masks_dir=lambda wc: f"{DATA_DIR}/masks/{SHARD_RUNS[wc.shard_key]['mask_key']}",
+        masks=lambda wc: SHARD_RUNS[wc.shard_key]["provenance"]["masks"],
+        size=lambda wc: SHARD_RUNS[wc.shard_key]["input_size"],
         classes=",".join(DATASET["classes"]),
-        provenance=json.dumps(SHARD_PROVENANCE, sort_keys=True, default=str),
+        provenance=lambda wc: json.dumps(
+            SHARD_RUNS[wc.shard_key]["provenance"], sort_keys=True, default=str
+        ),
     log:
-        f"{LOGS}/shards/{SHARD_KEY}/{{subject}}.log",
+        f"{LOGS}/shards/{{shard_key}}/{{subject}}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -32,6 +40,6 @@ rule shards:
 
 
 rule all_shards:
-    """Named target: one shard per subject."""
+    """Named target: one shard per subject (default settings)."""
     input:
-        lambda wc: expand(f"{SHARD_DIR}/{{subject}}.h5", subject=all_subjects()),
+        lambda wc: shard_files(DEFAULT_CHAIN["shards"]),

@@ -1,0 +1,38 @@
+# Stage 7, one job per (experiment, seed, held-out subject): train on the other subjects'
+# shards, validate on whole training subjects, test on the held-out subject's originals.
+
+
+wildcard_constraints:
+    train_key=r"[^/]+",
+    seed=r"\d+",
+
+
+rule train:
+    input:
+        lambda wc: shard_files(TRAIN_RUNS[wc.train_key]["shards"]),
+    output:
+        predictions=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/predictions.csv",
+        history=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/history.csv",
+        checkpoint=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/checkpoint.pt",
+        fold=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/fold.json",
+    params:
+        out_dir=lambda wc, output: os.path.dirname(output.predictions),
+        train=lambda wc: json.dumps(TRAIN_RUNS[wc.train_key]["train"], sort_keys=True),
+    log:
+        f"{LOGS}/train/{{train_key}}/seed{{seed}}/{{subject}}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        ENV
+    shell:
+        "mer train {params.out_dir} --held-out {wildcards.subject:q} --shards {input}"
+        " --config-json {params.train:q} --seed {wildcards.seed} --threads {threads}"
+        " > {log} 2>&1"
+
+
+rule train_all:
+    """Named target: every fold of every experiment and seed."""
+    input:
+        lambda wc: [f for key in EXPERIMENTS.values() for f in fold_outputs(key)],
