@@ -16,6 +16,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/lbptop.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -25,4 +27,7 @@ rule all:
         f"{MASK_DIR}/contact_sheet.png",
         rules.all_shards.input,
         rules.train_all.input,
+        f"{DATA_DIR}/summary.md",
+        [f"{DATA_DIR}/evaluation/{key}/training_curves.png" for key in EXPERIMENTS.values()
+         if key in TRAIN_RUNS],
     default_target: True

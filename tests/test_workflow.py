@@ -7,14 +7,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, make_tiny, run_snakemake
 
 
 def tiny_config(workdir):
     config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["synthetic"].update(
-        subjects=3, clips_per_subject=2, frame_size=48, frames_min=20, frames_max=28
-    )
+    make_tiny(config, subjects=3)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return config
 

@@ -299,6 +299,140 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_plot_history(args) -> int:
+    from mer import report
+
+    report.plot_training_curves(args.fold_dirs, args.out_png, args.title)
+    return 0
+
+
+def _name_path(text: str) -> tuple[str, str]:
+    """NAME=PATH (split at the first '=')."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def cmd_evaluate(args) -> int:
+    from mer import evaluate
+
+    seed_dirs = {}
+    for seed, seed_dir in args.seed_dir:
+        if not seed.isdigit():
+            raise ValueError(f"--seed-dir {seed}={seed_dir}: the seed must be an integer")
+        seed_dirs[int(seed)] = seed_dir
+    metrics = evaluate.evaluate_experiment(
+        seed_dirs, args.classes, args.out_dir, args.experiment, subjects=args.subjects
+    )
+    pooled = metrics["pooled"]["across_seeds"]
+    print(
+        f"{args.experiment}: {metrics['n_samples']} samples, {metrics['n_folds']} folds, "
+        f"{metrics['n_seeds']} seed(s); pooled accuracy {pooled['accuracy']['mean']:.4f}, "
+        f"UF1 {pooled['macro_f1']['mean']:.4f}, UAR {pooled['uar']['mean']:.4f} -> {args.out_dir}"
+    )
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from mer import evaluate
+
+    metrics_paths = dict(args.metrics)
+    if len(metrics_paths) != len(args.metrics):
+        raise ValueError("--metrics: each experiment name may appear once")
+    table = evaluate.write_summary(
+        metrics_paths,
+        args.dataset,
+        args.out_md,
+        args.out_tsv,
+        published=not args.no_published,
+    )
+    print(table.to_string(index=False))
+    return 0
+
+
+def cmd_plot_sweep(args) -> int:
+    from mer import evaluate, files
+
+    points = {float(value): evaluate.read_metrics(path) for value, path in args.point}
+    evaluate.plot_sweep(points, args.out_png, parameter=args.parameter)
+    table = evaluate.sweep_table(points, args.parameter)
+    if args.out_tsv:
+        with files.atomic_path(args.out_tsv) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    print(table.to_string(index=False))
+    return 0
+
+
+def _optional_size(text: str) -> int | None:
+    """--size 64, or None/null (a YAML null rendered by a rule): keep the native size."""
+    return None if text.strip().lower() in ("none", "null", "") else int(text)
+
+
+def cmd_lbptop_features(args) -> int:
+    from mer import clips, files, lbptop
+
+    clip = clips.load_clip(args.frames_dir, args.onset, args.offset)
+    if args.crop_size:
+        from mer import crop
+
+        box, _ = crop.clip_box(clip[0], args.crop_margin, sample=args.frames_dir)
+        clip = crop.crop_clip(clip, box, args.crop_size)
+    clip = clips.resize_clip(clip, args.size)
+    start = time.perf_counter()
+    features = lbptop.lbptop_features(clip, tuple(args.blocks), args.radius, args.points)
+    seconds = time.perf_counter() - start
+    # A handle, not a name: np.save would append .npy to the temporary name.
+    with files.atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, features)
+    print(
+        f"{args.frames_dir}: {clip.shape[0]} frames {clip.shape[1:]} -> {features.size} "
+        f"LBP-TOP values in {seconds:.2f} s -> {args.out}"
+    )
+    return 0
+
+
+def cmd_lbptop_loso(args) -> int:
+    from mer import files, lbptop
+    from mer.samples import DataError, read_samples
+
+    samples = read_samples(args.samples_tsv)
+    unknown = sorted(set(samples["label"]) - set(args.classes))
+    if unknown:
+        raise DataError(f"{args.samples_tsv}: labels {unknown} are not in --classes {args.classes}")
+    features_dir = Path(args.features_dir)
+    paths = [features_dir / f"{sample}.npy" for sample in samples["sample"]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DataError(f"LBP-TOP features missing: {missing[:5]}; run mer lbptop-features")
+    features = np.stack([np.load(p, allow_pickle=False) for p in paths])
+    labels = samples["label"].map(args.classes.index).to_numpy()
+    subjects = samples["subject"].to_numpy()
+    out = Path(args.out_dir)
+    for held_out in sorted(set(subjects)):
+        predictions, fold = lbptop.svm_fold(
+            features,
+            labels,
+            subjects,
+            samples["sample"].to_numpy(),
+            args.classes,
+            held_out,
+            args.seed,
+            args.C,
+        )
+        for note in fold["notes"]:
+            print(f"{held_out}: note: {note}")
+        files.write_text_atomic(out / held_out / "fold.json", json.dumps(fold, indent=2))
+        # Last: predictions.csv marks the fold as complete (as in `mer train`).
+        with files.atomic_path(out / held_out / "predictions.csv") as tmp:
+            predictions.to_csv(tmp, index=False)
+        accuracy = (predictions.true_label == predictions.predicted_label).mean()
+        print(f"test {held_out}: {len(predictions)} clips, accuracy {accuracy:.3f}")
+    # The rule's declared output, written once every fold is: the folds it covers.
+    files.write_text_atomic(out / "folds.json", json.dumps(sorted(set(subjects))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -413,6 +547,101 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser("plot-history", help="training curves of the folds of an experiment")
+    p.add_argument("out_png")
+    p.add_argument("fold_dirs", nargs="+")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=cmd_plot_history)
+    p = verbs.add_parser(
+        "evaluate",
+        help="score an experiment's LOSO predictions: pooled metrics, per subject, plots",
+    )
+    p.add_argument("out_dir")
+    p.add_argument("--experiment", required=True, help="experiment name, written to metrics.json")
+    p.add_argument("--classes", required=True, type=_classes, help="comma-separated, in order")
+    p.add_argument(
+        "--seed-dir",
+        required=True,
+        nargs="+",
+        action="extend",
+        type=_name_path,
+        metavar="SEED=DIR",
+        help="each seed's folder of <subject>/predictions.csv folds",
+    )
+    p.add_argument(
+        "--subjects",
+        type=_classes,
+        default=None,
+        help="comma-separated held-out subjects expected in every seed folder "
+        "(a missing fold is an error); default: every sub-folder",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+    p = verbs.add_parser("summary", help="experiments' metrics.json -> summary.md and .tsv")
+    p.add_argument("out_md")
+    p.add_argument("out_tsv")
+    p.add_argument("--dataset", required=True, help="dataset name (synthetic, casme2, samm)")
+    p.add_argument(
+        "--metrics",
+        required=True,
+        nargs="+",
+        action="extend",
+        type=_name_path,
+        metavar="NAME=metrics.json",
+        help="each experiment's metrics.json, in table order",
+    )
+    p.add_argument(
+        "--no-published",
+        action="store_true",
+        help="leave out the published numbers (e.g. an ablation's own summary)",
+    )
+    p.set_defaults(func=cmd_summary)
+
+    p = verbs.add_parser("plot-sweep", help="pooled UF1 and accuracy against a parameter")
+    p.add_argument("out_png")
+    p.add_argument("--parameter", default="alpha", help="x-axis name")
+    p.add_argument(
+        "--point",
+        required=True,
+        nargs="+",
+        action="extend",
+        type=_name_path,
+        metavar="VALUE=metrics.json",
+        help="each parameter value's metrics.json",
+    )
+    p.add_argument("--out-tsv", default=None, help="also write the plotted values as a table")
+    p.set_defaults(func=cmd_plot_sweep)
+    p = verbs.add_parser("lbptop-features", help="LBP-TOP features of one clip (onset..offset)")
+    p.add_argument("frames_dir")
+    p.add_argument("out", help=".npy file (float32 vector)")
+    for name in ("onset", "offset"):
+        p.add_argument(f"--{name}", type=int, required=True, help="frame number")
+    p.add_argument(
+        "--size", type=_optional_size, default=None, help="working size (square); None: native"
+    )
+    p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
+    p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.add_argument(
+        "--blocks",
+        type=int,
+        nargs=2,
+        default=[5, 5],
+        metavar=("ROWS", "COLUMNS"),
+        help="spatial grid of blocks over the frame",
+    )
+    p.add_argument("--radius", type=int, default=1)
+    p.add_argument("--points", type=int, default=8)
+    p.set_defaults(func=cmd_lbptop_features)
+
+    p = verbs.add_parser("lbptop-loso", help="LOSO linear SVM on LBP-TOP features, every fold")
+    p.add_argument("out_dir", help="writes <out_dir>/<subject>/predictions.csv and fold.json")
+    p.add_argument("--samples-tsv", required=True)
+    p.add_argument("--features-dir", required=True, help="holds <sample>.npy per sample")
+    p.add_argument("--classes", required=True, type=_classes)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--C", type=float, default=1.0, help="SVM regularisation")
+    p.set_defaults(func=cmd_lbptop_loso)
     return parser
 
 

@@ -156,10 +156,23 @@ def shard_files(shard_key):
 
 
 # ---- experiments: each a chain of stage keys plus its training parameters ---------------
+LBPTOP_RUNS = {}
+
+
 def register_experiment(name, overrides):
+    """Register an experiment's runs; return the key of its per-fold predictions."""
+    overrides = dict(overrides)
+    method = overrides.pop("method", "mscnn")
     settings = settings_with(overrides)
     # An override is checked like the config itself: a bad value names its key.
     validate(settings, "../schemas/config.schema.yaml")
+    if method == "lbptop":
+        # Features of the raw clip (no magnification, no flow), as the datasets' baseline.
+        features_key = param_key("lbptop", {**settings["lbptop"], "crop": CROP}, DATA_KEY)
+        key = param_key(name, settings["lbptop"], features_key)
+        LBPTOP_RUNS[key] = {"experiment": name, "features_key": features_key,
+                            **settings["lbptop"]}
+        return key
     chain = register_chain(settings)
     train_key = param_key(name, settings["train"], chain["shards"])
     TRAIN_RUNS[train_key] = {"experiment": name, "train": settings["train"], **chain}
@@ -169,7 +182,50 @@ def register_experiment(name, overrides):
 EXPERIMENTS = {
     name: register_experiment(name, overrides) for name, overrides in config["experiments"].items()
 }
+# Named targets with their own variants (README "Experiments"): the method's alpha figure,
+# and the ablation that says where a gain comes from.
+MSCNN = {k: v for k, v in config["experiments"].get("mscnn", {}).items() if k != "method"}
+SWEEPS = {
+    "alpha_sweep": {
+        f"alpha_{a:g}": register_experiment(
+            f"alpha_{a:g}", {**MSCNN, "evm": {**MSCNN.get("evm", {}), "alpha": a}}
+        )
+        for a in config["sweeps"]["alpha"]
+    },
+    "ablation": {
+        name: register_experiment(name, overrides)
+        for name, overrides in {
+            "mscnn": MSCNN,
+            "oversampler_none": {"train": {"oversampler": "none"}},
+            "oversampler_smote": {"train": {"oversampler": "smote"}},
+            "oversampler_adasyn": {"train": {"oversampler": "adasyn"}},
+            "oversampler_input": {"train": {"oversampler": "input"}},
+            "stream_flow": {"train": {"streams": ["flow_image"]}},
+            "stream_apex": {"train": {"streams": ["apex_gray"]}},
+            "stream_masked": {"train": {"streams": ["masked_apex"]}},
+            "streams_flow_apex": {"train": {"streams": ["flow_image", "apex_gray"]}},
+            "no_magnification": {"evm": {"alpha": 0}},
+            "filter_only": {"evm": {"mode": "filter_only"}},
+        }.items()
+    },
+}
 SEEDS = config["seeds"]
+
+
+def seed_dir(key, seed):
+    """Where an experiment's folds of one seed live: train/ (MSCNN) or baseline/ (LBP-TOP)."""
+    stage = "baseline" if key in LBPTOP_RUNS else "train"
+    return f"{DATA_DIR}/{stage}/{key}/seed{seed}"
+
+
+def experiment_inputs(key):
+    """The files that prove an experiment's folds are done, all seeds."""
+    if key in LBPTOP_RUNS:
+        # Resolve the checkpoint here, in the input function, not first in a params function
+        # (Snakemake would then keep flagging the job's outputs as updated).
+        all_subjects()
+        return [f"{seed_dir(key, seed)}/folds.json" for seed in SEEDS]
+    return fold_outputs(key)
 
 
 def fold_outputs(train_key, name="predictions.csv"):
@@ -179,3 +235,8 @@ def fold_outputs(train_key, name="predictions.csv"):
         seed=SEEDS,
         subject=all_subjects(),
     )
+
+
+def experiment_name(key):
+    runs = LBPTOP_RUNS.get(key) or TRAIN_RUNS[key]
+    return runs["experiment"]

@@ -33,6 +33,6 @@ rule train:
 
 
 rule train_all:
-    """Named target: every fold of every experiment and seed."""
+    """Named target: every fold of every configured experiment and seed."""
     input:
-        lambda wc: [f for key in EXPERIMENTS.values() for f in fold_outputs(key)],
+        lambda wc: [f for key in EXPERIMENTS.values() for f in experiment_inputs(key)],
