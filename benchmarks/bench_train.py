@@ -1,0 +1,355 @@
+"""Training step and epoch time against their pure compute (issue 5, "Performance").
+
+    python benchmarks/bench_train.py [--rows 640] [--val-clips 60] [--repeats 5] [--size 64]
+
+Everything is measured in this run on the CPU with torch.set_num_threads(2), as the median of
+--repeats interleaved rounds after a warm-up (the machine is noisy); PASS/FAIL is on the
+median over rounds of the paired ratio, the ratio of the fastest times is printed beside it:
+
+(a) one MSCNN training step (three ResNet-18 trunks flow_image, apex_gray, masked_apex, the
+    dense layer and the head; forward, backward, SGD step) against three single ResNet-18
+    steps, each trunk with the matching first convolution and its own linear classifier, on
+    the same batch. Target: MSCNN <= 1.1x the three single steps (no overhead beyond trunks).
+(b) the training pass of an epoch as mer.train.train_fold runs it (DataLoader over a
+    ShardDataset read from shards written by mer.shards.write_shard) against the same steps on
+    batches already stacked in memory, each pure step right after its real one so that the
+    machine's noise hits both alike. Target: <= 1.15x. The extras train_fold adds to every
+    epoch (BatchNorm recalibration over batchnorm_rows training rows, the validation
+    prediction, the training F1, the copy of the best weights) are reported as fractions of
+    the whole epoch; they are not part of the target.
+
+`training_pass` mirrors the epoch loop of train_fold line for line; keep it in step with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from sklearn.metrics import f1_score
+from torch import nn
+
+from mer import augment, shards
+from mer.model import MSCNN, MSCNN_STREAMS, STREAM_CHANNELS
+from mer.reader import ShardDataset
+from mer.train import TrainConfig, _scores, _to_device, predict, recalibrate_batchnorm
+
+CLASSES = ["a", "b", "c", "d", "e"]
+STEP_TARGET = 1.1
+EPOCH_TARGET = 1.15
+
+
+def write_subject_shards(folder, prefix, n_samples, n_subjects, size, rng) -> list[Path]:
+    """Shards of synthetic subjects (a moving bump on a noisy field, a random apex image),
+    augmented 10x by mer.augment exactly as the shards stage does."""
+    working = 2 * size
+    yy, xx = np.mgrid[0:working, 0:working].astype(np.float32)
+    paths = []
+    for k, indices in enumerate(np.array_split(np.arange(n_samples), n_subjects)):
+        sample_variants = []
+        for _ in indices:
+            centre_x, centre_y = rng.uniform(0.25 * working, 0.75 * working, 2)
+            bump = np.exp(-((xx - centre_x) ** 2 + (yy - centre_y) ** 2) / (working * 1.5))
+            flow_uv = bump[..., None] * rng.normal(0, 0.3, 2)
+            flow_uv = flow_uv + rng.normal(0, 0.02, (working, working, 2))
+            apex_gray = rng.integers(60, 200, (working, working), dtype=np.uint8)
+            sample_variants.append(augment.variants(flow_uv.astype(np.float32), apex_gray, size))
+        subject = f"{prefix}{k}"
+        path = Path(folder, f"{subject}.h5")
+        shards.write_shard(
+            path,
+            subject,
+            [f"{subject}_{i}" for i in indices],
+            [int(i % len(CLASSES)) for i in indices],
+            sample_variants,
+            CLASSES,
+            {},
+            {},
+        )
+        paths.append(path)
+    return paths
+
+
+def sgd(parameters, config: TrainConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        parameters,
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+
+
+def single_trunk(channels: int) -> nn.Module:
+    """A torchvision ResNet-18 with the stream's first convolution and its own classifier."""
+    trunk = torchvision.models.resnet18(weights=None, num_classes=len(CLASSES))
+    trunk.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return trunk
+
+
+def timed(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def compare_steps(batch_size: int, size: int, repeats: int, config: TrainConfig) -> dict:
+    """Median seconds of an MSCNN step and of each single-trunk step, interleaved per round,
+    and the median over rounds of MSCNN / (sum of the three single steps)."""
+    generator = torch.Generator().manual_seed(1)
+    batch = {
+        s: torch.rand(batch_size, STREAM_CHANNELS[s], size, size, generator=generator)
+        for s in MSCNN_STREAMS
+    }
+    labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator)
+    torch.manual_seed(0)
+    model = MSCNN(MSCNN_STREAMS, len(CLASSES), config.dense_units).train()
+    model_optimiser = sgd(model.parameters(), config)
+    trunks = {s: single_trunk(STREAM_CHANNELS[s]).train() for s in MSCNN_STREAMS}
+    trunk_optimisers = {s: sgd(trunks[s].parameters(), config) for s in MSCNN_STREAMS}
+
+    def mscnn_step():
+        model_optimiser.zero_grad()
+        nn.functional.cross_entropy(model(batch), labels).backward()
+        model_optimiser.step()
+
+    def trunk_step(stream):
+        trunk_optimisers[stream].zero_grad()
+        nn.functional.cross_entropy(trunks[stream](batch[stream]), labels).backward()
+        trunk_optimisers[stream].step()
+
+    steps = {"mscnn": mscnn_step}
+    steps.update({s: (lambda s=s: trunk_step(s)) for s in MSCNN_STREAMS})
+    for step in steps.values():  # warm-up
+        step()
+    times = {name: [] for name in steps}
+    for round_index in range(repeats):
+        order = list(steps) if round_index % 2 == 0 else list(steps)[::-1]
+        for name in order:
+            times[name].append(timed(steps[name]))
+    ratios = [times["mscnn"][r] / sum(times[s][r] for s in MSCNN_STREAMS) for r in range(repeats)]
+    result = {name: float(np.median(values)) for name, values in times.items()}
+    result["ratio"] = float(np.median(ratios))
+    # Noise only ever adds time: the fastest times give a second, load-resistant reading.
+    result["fastest ratio"] = min(times["mscnn"]) / sum(min(times[s]) for s in MSCNN_STREAMS)
+    return result
+
+
+def training_pass(model, optimiser, scaler, loader, device, between) -> tuple[float, list, list]:
+    """One epoch's training pass as train_fold runs it, timed step by step so that `between`
+    (the matching pure-compute step) can run, untimed, after each step; the fetch of the next
+    batch from the loader counts to the pass. Returns (seconds, labels, predictions)."""
+    seconds = 0.0
+    start = time.perf_counter()
+    model.train()
+    losses, correct, seen, predicted_all, labels_all = 0.0, 0, 0, [], []
+    for step, batch in enumerate(loader):
+        labels = batch["label"].to(device)
+        optimiser.zero_grad()
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            logits = model(_to_device(batch, model.streams, device))
+            loss = nn.functional.cross_entropy(logits, labels)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        losses += loss.item() * len(labels)
+        predicted = logits.argmax(1)
+        correct += int((predicted == labels).sum())
+        seen += len(labels)
+        predicted_all.append(predicted.cpu())
+        labels_all.append(labels.cpu())
+        seconds += time.perf_counter() - start
+        between(step)
+        start = time.perf_counter()
+    seconds += time.perf_counter() - start
+    return seconds, labels_all, predicted_all
+
+
+def pure_step(model, optimiser, inputs, labels) -> None:
+    """Forward, backward and SGD step on a batch already stacked in memory, nothing else."""
+    model.train()
+    optimiser.zero_grad()
+    nn.functional.cross_entropy(model(inputs), labels).backward()
+    optimiser.step()
+
+
+def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int) -> dict:
+    """Median seconds of the real training pass, of the same steps as pure compute (each pure
+    step right after its real one, so that the machine's noise hits both alike), and of each
+    per-epoch extra of train_fold."""
+    device = torch.device("cpu")
+    n_classes = len(fit_set.classes)
+    torch.manual_seed(seed)
+    model = MSCNN(config.streams, n_classes, config.dense_units).to(device)
+    optimiser = sgd(model.parameters(), config)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    generator = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(
+        fit_set, batch_size=config.batch_size, shuffle=True, generator=generator
+    )
+    # Same number of steps and batch sizes as the loader, already scaled and stacked.
+    stacked = []
+    for rows in torch.arange(len(fit_set)).split(config.batch_size):
+        inputs = {s: getattr(fit_set, s)[rows].float().div(255.0) for s in config.streams}
+        stacked.append((inputs, fit_set.labels[rows]))
+    val_labels = val_set.labels.numpy()
+    passed = {}
+
+    def pure(step):
+        passed["pure"] += timed(lambda: pure_step(model, optimiser, *stacked[step]))
+
+    def real():
+        passed["pure"] = 0.0
+        passed["real"], passed["labels"], passed["predicted"] = training_pass(
+            model, optimiser, scaler, loader, device, pure
+        )
+
+    def train_f1():
+        f1_score(
+            torch.cat(passed["labels"]),
+            torch.cat(passed["predicted"]),
+            labels=range(n_classes),
+            average="macro",
+            zero_division=0,
+        )
+
+    def recalibrate():
+        recalibrate_batchnorm(model, fit_set, device, config.batchnorm_rows, generator)
+
+    def validate():
+        _, probabilities = predict(model, val_set, device)
+        _scores(val_labels, probabilities, n_classes)
+
+    def copy_best():
+        copy.deepcopy(model.state_dict())
+
+    # In train_fold's order after the pass; the copy only in epochs that improve.
+    extras = {
+        "recalibrate": recalibrate,
+        "train F1": train_f1,
+        "validate": validate,
+        "copy best": copy_best,
+    }
+    # Warm-up: one step of each path, each extra once.
+    passed["pure"] = 0.0
+    _, passed["labels"], passed["predicted"] = training_pass(
+        model, optimiser, scaler, [next(iter(loader))], device, pure
+    )
+    for extra in extras.values():
+        extra()
+    times = {name: [] for name in ["real", "pure", *extras]}
+    for _ in range(repeats):
+        real()
+        times["real"].append(passed["real"])
+        times["pure"].append(passed["pure"])
+        for name, extra in extras.items():
+            times[name].append(timed(extra))
+    ratios = [real / pure for real, pure in zip(times["real"], times["pure"], strict=True)]
+    result = {name: float(np.median(values)) for name, values in times.items()}
+    result["ratio"] = float(np.median(ratios))
+    result["fastest ratio"] = min(times["real"]) / min(times["pure"])
+    result["steps"] = len(stacked)
+    return result
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "PASS" if ratio <= target else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=640, help="training rows (10 per sample)")
+    parser.add_argument("--val-clips", type=int, default=60, help="validation originals")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    # As train_fold does on the CPU.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    config = TrainConfig(batch_size=args.batch)
+    load_before = os.getloadavg()[0]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size}px, "
+        f"batch {args.batch}, median of {args.repeats} interleaved rounds after a warm-up"
+    )
+
+    steps = compare_steps(args.batch, args.size, args.repeats, config)
+    singles = sum(steps[s] for s in MSCNN_STREAMS)
+    print("\n(a) training step, forward + backward + SGD step")
+    for stream in MSCNN_STREAMS:
+        print(
+            f"  single ResNet-18 {stream} ({STREAM_CHANNELS[stream]} ch): "
+            f"{steps[stream]:.3f} s, {args.batch / steps[stream]:,.1f} samples/s"
+        )
+    print(f"  three single steps, summed: {singles:.3f} s, {args.batch / singles:,.1f} samples/s")
+    print(
+        f"  MSCNN (3 streams): {steps['mscnn']:.3f} s, {args.batch / steps['mscnn']:,.1f} samples/s"
+    )
+    print(
+        f"  MSCNN / three single steps: {steps['ratio']:.3f}x "
+        f"{verdict(steps['ratio'], STEP_TARGET)} (no overhead beyond the trunks: "
+        f"<= {STEP_TARGET}x); fastest round against fastest: {steps['fastest ratio']:.3f}x"
+    )
+
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        fit_paths = write_subject_shards(folder, "fit", args.rows // 10, 4, args.size, rng)
+        val_paths = write_subject_shards(folder, "val", args.val_clips, 2, args.size, rng)
+        written = time.perf_counter() - start
+        fit_set = ShardDataset(fit_paths, {"fit0", "fit1", "fit2", "fit3"})
+        val_set = ShardDataset(val_paths, {"val0", "val1"}, augmentations={0})
+    print(
+        f"\n(b) epoch: {len(fit_set)} training rows, {len(val_set)} validation originals "
+        f"(shards written in {written:.1f} s)"
+    )
+    epoch = compare_epoch(fit_set, val_set, args.repeats, config, args.seed)
+    rows = len(fit_set)
+    print(
+        f"  pure compute ({epoch['steps']} steps on stacked batches): {epoch['pure']:.2f} s, "
+        f"{rows / epoch['pure']:,.1f} samples/s"
+    )
+    print(
+        f"  training pass as train_fold (DataLoader over ShardDataset): {epoch['real']:.2f} s, "
+        f"{rows / epoch['real']:,.1f} samples/s"
+    )
+    print(
+        f"  training pass / pure compute: {epoch['ratio']:.3f}x "
+        f"{verdict(epoch['ratio'], EPOCH_TARGET)} (input pipeline and bookkeeping: "
+        f"<= {EPOCH_TARGET}x); fastest round against fastest: {epoch['fastest ratio']:.3f}x"
+    )
+    extra_rows = {
+        "recalibrate": f"BatchNorm recalibration ({min(config.batchnorm_rows, rows)} rows)",
+        "validate": f"validation prediction + scores ({len(val_set)} originals)",
+        "train F1": "training F1",
+        "copy best": "copy of the best weights (epochs that improve)",
+    }
+    whole = epoch["real"] + sum(epoch[name] for name in extra_rows)
+    print(f"  per-epoch extras of train_fold, as fractions of the whole epoch ({whole:.2f} s):")
+    for name, label in extra_rows.items():
+        print(f"    {label}: {epoch[name]:.3f} s, {epoch[name] / whole:.1%}")
+    extras = whole - epoch["real"]
+    print(
+        f"    all extras: {extras:.2f} s, {extras / whole:.1%} of the epoch; "
+        f"whole epoch / pure compute: {whole / epoch['pure']:.2f}x (reported, no target)"
+    )
+
+    print(
+        f"\nload average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
+        f"{os.cpu_count()} cores; this run adds about {args.threads}: more means other work "
+        "shared the CPU and inflated the times (the paired ratios suffer less)"
+    )
+
+
+if __name__ == "__main__":
+    main()
