@@ -18,16 +18,11 @@ include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/lbptop.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        f"{DATA_DIR}/samples.tsv",
-        dataset_previews(),
-        f"{MASK_DIR}/contact_sheet.png",
-        rules.all_shards.input,
-        rules.train_all.input,
-        f"{DATA_DIR}/summary.md",
-        [f"{DATA_DIR}/evaluation/{key}/training_curves.png" for key in EXPERIMENTS.values()
-         if key in TRAIN_RUNS],
+        rules.analysis.input,
+        f"{DATA_DIR}/report.html",
     default_target: True

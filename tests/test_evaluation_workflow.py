@@ -41,7 +41,16 @@ def test_every_experiment_is_evaluated_on_all_subjects(full_run):
         assert (path.parent / "confusion.png").stat().st_size > 1000
 
 
-def test_report_builds(full_run):
+def test_default_target_builds_the_report(full_run):
+    workdir, _ = full_run
+    report = (workdir / "results/synthetic/report.html").read_text(errors="replace")
+    assert len(report) > 10_000
+    for figure in ("confusion.png", "per_class_f1.png", "training_curves.png", "summary.md"):
+        assert figure in report
+    assert not list(workdir.glob("results/synthetic/*.config.json"))  # temp config removed
+
+
+def test_report_builds_on_request(full_run):
     workdir, _ = full_run
     run_snakemake(workdir, "--report", "report.html")
     assert (workdir / "report.html").stat().st_size > 10_000
