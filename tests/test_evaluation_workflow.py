@@ -61,3 +61,17 @@ def test_named_targets_resolve_to_their_variants(full_run):
     for target, jobs in (("alpha_sweep", "alpha_plot"), ("ablation", "sweep_summary")):
         result = run_snakemake(workdir, target, "-n")
         assert jobs in result.stdout + result.stderr
+
+
+def test_variants_with_the_method_parameters_reuse_its_folds(full_run):
+    """alpha_8 (sweep) and mscnn, stream_flow and evm_flow, no_magnification and alpha_0 have
+    identical parameters: they must share artifacts instead of training again."""
+    workdir, config = full_run
+    result = run_snakemake(workdir, "alpha_sweep", "ablation", "-n")
+    stats = result.stdout.split("Job stats:")[1]
+    train_jobs = int(
+        next(line.split()[1] for line in stats.splitlines() if line.startswith("train "))
+    )
+    new_alphas = [a for a in config["sweeps"]["alpha"] if a != config["evm"]["alpha"]]
+    new_ablation_variants = 8  # 3 over-samplers, input-level, 3 stream subsets, filter-only
+    assert train_jobs == (len(new_alphas) + new_ablation_variants) * 3  # 3 tiny subjects

@@ -157,6 +157,14 @@ def shard_files(shard_key):
 
 # ---- experiments: each a chain of stage keys plus its training parameters ---------------
 LBPTOP_RUNS = {}
+# Variants with identical parameters (alpha_8 of the sweep and mscnn, stream_flow and evm_flow)
+# share one set of artifacts, named after the first experiment registered with them.
+KEY_BY_DIGEST = {}
+
+
+def shared_key(key):
+    """The key registered first with the same parameters (the hash after the last '-')."""
+    return KEY_BY_DIGEST.setdefault(key.rsplit("-", 1)[1], key)
 
 
 def register_experiment(name, overrides):
@@ -169,13 +177,14 @@ def register_experiment(name, overrides):
     if method == "lbptop":
         # Features of the raw clip (no magnification, no flow), as the datasets' baseline.
         features_key = param_key("lbptop", {**settings["lbptop"], "crop": CROP}, DATA_KEY)
-        key = param_key(name, settings["lbptop"], features_key)
-        LBPTOP_RUNS[key] = {"experiment": name, "features_key": features_key,
-                            **settings["lbptop"]}
+        key = shared_key(param_key(name, settings["lbptop"], features_key))
+        LBPTOP_RUNS.setdefault(
+            key, {"experiment": name, "features_key": features_key, **settings["lbptop"]}
+        )
         return key
     chain = register_chain(settings)
-    train_key = param_key(name, settings["train"], chain["shards"])
-    TRAIN_RUNS[train_key] = {"experiment": name, "train": settings["train"], **chain}
+    train_key = shared_key(param_key(name, settings["train"], chain["shards"]))
+    TRAIN_RUNS.setdefault(train_key, {"experiment": name, "train": settings["train"], **chain})
     return train_key
 
 
