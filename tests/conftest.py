@@ -54,3 +54,16 @@ def make_tiny(config: dict, **synthetic) -> dict:
     config["shards"]["input_size"] = 32
     config["train"].update(FAST_TRAINING)
     return config
+
+
+@pytest.fixture(scope="session")
+def completed_tiny_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The tiny config run to completion once (rule all), shared by the workflow tests that
+    inspect its artifacts or dry-run changes against it (they restore the config)."""
+    import yaml
+
+    workdir = tmp_path_factory.mktemp("completed")
+    config = make_tiny(yaml.safe_load((REPO / "config.yaml").read_text()))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(workdir, "--cores", "2")
+    return workdir, config

@@ -1,0 +1,117 @@
+"""How the workflow scales: `snakemake -n` time on a CASME II-sized configuration, and the
+preprocessing wall time at 1x, 2x and 4x the samples.
+
+    python benchmarks/bench_scale.py [--subjects 26] [--clips 10] [--repeats 3]
+                                     [--base-subjects 2] [--scales 1,2,4] [--cores 2]
+
+Everything is measured in this run, on synthetic data (the `mer` CLI must be on PATH):
+1. a config with ~subjects x clips samples (CASME II: 255 samples, 26 subjects), the default
+   experiments plus three variants (own alpha, own flow method, own learning rate); its
+   samples table is generated once, then the dry run of rule all is timed (median);
+2. preprocessing (evm -> flow -> masks -> shards, target all_shards) of base-subjects x k
+   subjects for each scale k, timed after the dataset and samples table exist; printed as
+   seconds, seconds per sample and the ratio to 1x (linear growth: ratio ~ sample ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = {
+    "alpha_4": {"evm": {"alpha": 4}},
+    "dis_flow": {"flow": {"method": "dis"}},
+    "slow_lr": {"train": {"learning_rate": 0.001}},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    result = subprocess.run([*command, *args], capture_output=True, text=True, cwd=workdir)
+    if result.returncode != 0:
+        raise SystemExit(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def write_config(workdir: Path, subjects: int, clips: int, frame_size: int, variants: dict) -> None:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["synthetic"].update(
+        subjects=subjects,
+        clips_per_subject=clips,
+        frame_size=frame_size,
+        frames_min=20,
+        frames_max=28,
+    )
+    config["shards"]["input_size"] = 32
+    config["experiments"].update(variants)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def sample_count(workdir: Path) -> int:
+    return len((workdir / "results/synthetic/samples.tsv").read_text().splitlines()) - 1
+
+
+def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        # Frames are never rendered beyond the synthesis (a dry run reads only samples.tsv).
+        write_config(workdir, subjects, clips, 32, VARIANTS)
+        snakemake(workdir, "results/synthetic/samples.tsv", "--cores", "2")
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            output = snakemake(workdir, "-n", "--quiet", "rules")
+            seconds.append(time.perf_counter() - start)
+        total = re.search(r"^total\s+(\d+)$", output, re.M).group(1)
+        median = statistics.median(seconds)
+        print(
+            f"dry run, {sample_count(workdir)} samples, {subjects} subjects, "
+            f"{3 + len(VARIANTS)} experiments, {total} jobs: median {median:.1f} s "
+            f"(runs: {', '.join(f'{s:.1f}' for s in seconds)})"
+        )
+
+
+def preprocessing_seconds(subjects: int, clips: int, cores: int) -> tuple[int, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        write_config(workdir, subjects, clips, 64, {})
+        snakemake(workdir, "results/synthetic/samples.tsv", "--cores", str(cores))
+        start = time.perf_counter()
+        snakemake(workdir, "all_shards", "--cores", str(cores))
+        return sample_count(workdir), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=26)
+    parser.add_argument("--clips", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--base-subjects", type=int, default=2)
+    parser.add_argument("--base-clips", type=int, default=4)
+    parser.add_argument("--scales", default="1,2,4")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--skip-dry-run", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_dry_run:
+        dry_run_seconds(args.subjects, args.clips, args.repeats)
+    reference = None
+    for scale in (int(k) for k in args.scales.split(",")):
+        n, seconds = preprocessing_seconds(args.base_subjects * scale, args.base_clips, args.cores)
+        reference = reference or (n, seconds)
+        print(
+            f"preprocessing {scale}x: {n} samples in {seconds:.1f} s = {seconds / n:.2f} s/sample; "
+            f"vs 1x: samples x{n / reference[0]:.2f}, time x{seconds / reference[1]:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
