@@ -284,8 +284,13 @@ def cmd_train(args) -> int:
         print(line, flush=True)  # epoch lines show the progress in the rule's log
 
     log(f"fold: held-out subject {args.held_out}, seed {args.seed}, {config}")
-    result = train.train_fold(args.shards, args.held_out, config, args.seed, args.threads, log)
     out = Path(args.out_dir)
+    # Undeclared in the rule, so Snakemake keeps it when it cleans up a killed job's outputs:
+    # rerunning the job continues after the last finished epoch.
+    resume_path = out / "resume.pt"
+    result = train.train_fold(
+        args.shards, args.held_out, config, args.seed, args.threads, log, resume_path
+    )
     with files.atomic_path(out / "history.csv") as tmp:
         result.history.to_csv(tmp, index=False)
     with files.atomic_path(out / "checkpoint.pt") as tmp:
@@ -294,6 +299,7 @@ def cmd_train(args) -> int:
     # Last: predictions.csv marks the fold as complete.
     with files.atomic_path(out / "predictions.csv") as tmp:
         result.predictions.to_csv(tmp, index=False)
+    resume_path.unlink(missing_ok=True)  # the fold is complete
     correct = (result.predictions.true_label == result.predictions.predicted_label).mean()
     log(f"test {args.held_out}: {len(result.predictions)} clips, accuracy {correct:.3f}")
     return 0
