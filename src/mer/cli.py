@@ -305,6 +305,18 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_clean_cache(args) -> int:
+    from mer import cache
+
+    current = json.loads(args.current_json)
+    stale = cache.stale_entries(args.data_dir, current)
+    sizes = [cache.size_bytes(entry) for entry in stale]
+    if args.delete:
+        cache.remove(stale)
+    print(cache.describe(stale, sizes, args.delete))
+    return 0
+
+
 def cmd_plot_history(args) -> int:
     from mer import report
 
@@ -553,6 +565,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser(
+        "clean-cache", help="list (or --delete) artifacts of parameter sets not in the config"
+    )
+    p.add_argument("data_dir", help="results/<dataset name>")
+    p.add_argument(
+        "--current-json", required=True, help='current keys per stage: {"evm": [KEY, ...], ...}'
+    )
+    p.add_argument("--delete", action="store_true", help="remove them (default: only list)")
+    p.set_defaults(func=cmd_clean_cache)
 
     p = verbs.add_parser("plot-history", help="training curves of the folds of an experiment")
     p.add_argument("out_png")
