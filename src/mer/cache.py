@@ -63,7 +63,7 @@ def remove(entries: list[Path]) -> None:
 
 
 def describe(entries: list[Path], sizes: list[int], deleted: bool) -> str:
-    lines = [f"{size / 1e6:10.1f} MB  {entry}" for entry, size in zip(entries, sizes)]
+    lines = [f"{size / 1e6:10.1f} MB  {entry}" for entry, size in zip(entries, sizes, strict=True)]
     verb = "removed" if deleted else "would remove (dry run; use the clean_cache_delete target)"
     lines.append(f"{verb}: {len(entries)} stale folder(s)/log(s), {sum(sizes) / 1e6:.1f} MB")
     return "\n".join(lines)
