@@ -28,7 +28,6 @@ from torch import nn
 from mer import __version__
 from mer.model import MSCNN, MSCNN_STREAMS
 from mer.reader import ShardDataset
-from mer.shards import sha256
 
 OVERSAMPLERS = ("none", "random", "smote", "adasyn", "input")
 MONITORS = ("val_loss", "val_f1")
@@ -243,7 +242,11 @@ def _fold_fingerprint(shard_paths, held_out: str, config: TrainConfig, seed: int
         "held_out": held_out,
         "seed": seed,
         "config": json.loads(json.dumps(asdict(config))),
-        "shards": sorted(sha256(path) for path in shard_paths),
+        # Size and modification time, not a hash: hashing real shards (GBs) at every start
+        # would cost more than an epoch; a rewritten shard gets a new mtime.
+        "shards": sorted(
+            [str(path), os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in shard_paths
+        ),
         "mer_version": __version__,
     }
 
