@@ -284,8 +284,13 @@ def cmd_train(args) -> int:
         print(line, flush=True)  # epoch lines show the progress in the rule's log
 
     log(f"fold: held-out subject {args.held_out}, seed {args.seed}, {config}")
-    result = train.train_fold(args.shards, args.held_out, config, args.seed, args.threads, log)
     out = Path(args.out_dir)
+    # Undeclared in the rule, so Snakemake keeps it when it cleans up a killed job's outputs:
+    # rerunning the job continues after the last finished epoch.
+    resume_path = out / "resume.pt"
+    result = train.train_fold(
+        args.shards, args.held_out, config, args.seed, args.threads, log, resume_path
+    )
     with files.atomic_path(out / "history.csv") as tmp:
         result.history.to_csv(tmp, index=False)
     with files.atomic_path(out / "checkpoint.pt") as tmp:
@@ -294,8 +299,21 @@ def cmd_train(args) -> int:
     # Last: predictions.csv marks the fold as complete.
     with files.atomic_path(out / "predictions.csv") as tmp:
         result.predictions.to_csv(tmp, index=False)
+    resume_path.unlink(missing_ok=True)  # the fold is complete
     correct = (result.predictions.true_label == result.predictions.predicted_label).mean()
     log(f"test {args.held_out}: {len(result.predictions)} clips, accuracy {correct:.3f}")
+    return 0
+
+
+def cmd_clean_cache(args) -> int:
+    from mer import cache
+
+    current = json.loads(args.current_json)
+    stale = cache.stale_entries(args.data_dir, current)
+    sizes = [cache.size_bytes(entry) for entry in stale]
+    if args.delete:
+        cache.remove(stale)
+    print(cache.describe(stale, sizes, args.delete))
     return 0
 
 
@@ -547,6 +565,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser(
+        "clean-cache", help="list (or --delete) artifacts of parameter sets not in the config"
+    )
+    p.add_argument("data_dir", help="results/<dataset name>")
+    p.add_argument(
+        "--current-json", required=True, help='current keys per stage: {"evm": [KEY, ...], ...}'
+    )
+    p.add_argument("--delete", action="store_true", help="remove them (default: only list)")
+    p.set_defaults(func=cmd_clean_cache)
 
     p = verbs.add_parser("plot-history", help="training curves of the folds of an experiment")
     p.add_argument("out_png")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import random
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -234,10 +236,80 @@ def choose_device(threads: int) -> torch.device:
     return torch.device("cpu")
 
 
+def _fold_fingerprint(shard_paths, held_out: str, config: TrainConfig, seed: int) -> dict:
+    """What a resume file must match to be continued: the same fold of the same data."""
+    return {
+        "held_out": held_out,
+        "seed": seed,
+        "config": json.loads(json.dumps(asdict(config))),
+        # Size and modification time, not a hash: hashing real shards (GBs) at every start
+        # would cost more than an epoch; a rewritten shard gets a new mtime.
+        "shards": sorted(
+            [str(path), os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in shard_paths
+        ),
+        "mer_version": __version__,
+    }
+
+
+def _rng_states(generator: torch.Generator) -> dict:
+    """Every random state the epoch loop draws from, as tensors and plain types (so that
+    torch.load(weights_only=True) can read them back)."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.as_tensor(keys.astype(np.int64)), position, has_gauss, gauss],
+        "python": random.getstate(),
+        "loader": generator.get_state(),
+    }
+
+
+def _restore_rng_states(states: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    generator.set_state(states["loader"])
+
+
+def load_resume(path, fingerprint: dict, log=print) -> dict | None:
+    """The epoch checkpoint at `path` if it belongs to this very fold, else None (with a
+    note: a mismatched or unreadable file is ignored and overwritten, never trusted)."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file: start over rather than fail
+        log(f"note: ignoring unreadable epoch checkpoint {path} ({error}); starting at epoch 1")
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log(f"note: epoch checkpoint {path} is from another configuration or data; starting over")
+        return None
+    return state
+
+
+def save_resume(path, state: dict) -> None:
+    from mer.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
 def train_fold(
-    shard_paths, held_out: str, config: TrainConfig, seed: int, threads: int = 1, log=print
+    shard_paths,
+    held_out: str,
+    config: TrainConfig,
+    seed: int,
+    threads: int = 1,
+    log=print,
+    resume_path=None,
 ) -> FoldResult:
-    """Train on every subject but `held_out`, test on its un-augmented samples."""
+    """Train on every subject but `held_out`, test on its un-augmented samples.
+
+    With `resume_path`, the loop state (weights, optimiser, history, best epoch, random
+    states) is saved there atomically after every epoch, and a run that finds a matching file
+    continues after its last epoch: on CPU it ends bit-identical to an uninterrupted run.
+    """
     device = choose_device(threads)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -300,7 +372,24 @@ def train_fold(
     early_stopping = config.early_stopping and val_set is not None
     best = {"score": None, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
     history = []
-    for epoch in range(1, config.max_epochs + 1):
+    first_epoch, finished = 1, False
+    fingerprint = _fold_fingerprint(shard_paths, held_out, config, seed) if resume_path else None
+    resumed = load_resume(resume_path, fingerprint, log)
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimiser.load_state_dict(resumed["optimiser"])
+        scaler.load_state_dict(resumed["scaler"])
+        best, history = resumed["best"], resumed["history"]
+        finished = resumed["finished"]
+        _restore_rng_states(resumed["rng"], generator)
+        first_epoch = len(history) + 1
+        log(
+            f"resumed from {resume_path}: {len(history)} epoch(s) done, "
+            + ("loop finished" if finished else f"continuing at epoch {first_epoch}")
+        )
+    for epoch in range(first_epoch, config.max_epochs + 1):
+        if finished:
+            break
         start = time.perf_counter()
         model.train()
         losses, correct, seen, predicted_all, labels_all = 0.0, 0, 0, [], []
@@ -349,7 +438,22 @@ def train_fold(
                 best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
             elif epoch - best["epoch"] >= config.patience:
                 log(f"early stop at epoch {epoch}: best {config.monitor} at epoch {best['epoch']}")
-                break
+                finished = True
+        finished = finished or epoch == config.max_epochs
+        if resume_path:
+            save_resume(
+                resume_path,
+                {
+                    "fingerprint": fingerprint,
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "best": best,
+                    "history": history,
+                    "finished": finished,
+                    "rng": _rng_states(generator),
+                },
+            )
     if early_stopping:
         model.load_state_dict(best["state"])
     else:

@@ -257,3 +257,20 @@ def fold_outputs(train_key, name="predictions.csv"):
 def experiment_name(key):
     runs = LBPTOP_RUNS.get(key) or TRAIN_RUNS[key]
     return runs["experiment"]
+
+
+def current_keys():
+    """Every key the current config produces, per stage folder under results/<name>/."""
+    keys = {
+        "evm": list(EVM_RUNS),
+        "flow": list(FLOW_RUNS),
+        "masks": list(MASK_RUNS),
+        "shards": list(SHARD_RUNS),
+        "train": list(TRAIN_RUNS),
+        "features": [run["features_key"] for run in LBPTOP_RUNS.values()],
+        "baseline": list(LBPTOP_RUNS),
+        "evaluation": list(TRAIN_RUNS) + list(LBPTOP_RUNS),
+    }
+    if SYNTHETIC:
+        keys["dataset"] = [SYNTH_KEY]
+    return json.dumps(keys, sort_keys=True)
