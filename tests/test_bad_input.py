@@ -197,6 +197,24 @@ def test_the_samples_stage_minimum_is_the_evm_filter_minimum():
     assert samples.MIN_CLIP_FRAMES == evm.MIN_FRAMES
 
 
+def test_evm_job_names_the_clip_too_short_for_the_band(tmp_path, capsys):
+    # 6 frames at 200 fps: FFT bins 33 Hz apart, none in 0.5..20 Hz (the samples stage only
+    # knows the filter's band-independent minimum of 4 frames).
+    clip_dir, out = tmp_path / "sub01" / "clip03", tmp_path / "evm.npz"
+    clip_dir.mkdir(parents=True)
+    for n in range(10, 16):
+        cv2.imwrite(str(clip_dir / f"img{n}.png"), np.full((32, 32), n, np.uint8))
+    rc = cli.main(
+        [
+            "evm", str(clip_dir), str(out), "--onset=10", "--apex=12", "--offset=15",
+            "--fps=200", "--low-hz=0.5", "--high-hz=20",
+        ]
+    )  # fmt: skip
+    error = capsys.readouterr().err
+    assert rc == 2 and "sub01/clip03" in error and "no FFT bin" in error
+    assert not out.exists()
+
+
 def nan_flow(onset, apex, params):
     flow_uv = np.zeros(onset.shape + (2,), np.float32)
     flow_uv[3, 4] = np.nan

@@ -152,17 +152,22 @@ def cmd_evm(args) -> int:
         crop_warning = crop_warning or ""
         print(f"face box (x, y, w, h) {box}")
     clip = clips.resize_clip(clip, args.size)
-    magnified = evm.magnify(
-        clip,
-        args.fps,
-        alpha=args.alpha,
-        low_hz=args.low_hz,
-        high_hz=args.high_hz,
-        temporal_filter=args.filter,
-        levels=args.levels,
-        lambda_c=args.lambda_c,
-        mode=args.mode,
-    )
+    try:
+        magnified = evm.magnify(
+            clip,
+            args.fps,
+            alpha=args.alpha,
+            low_hz=args.low_hz,
+            high_hz=args.high_hz,
+            temporal_filter=args.filter,
+            levels=args.levels,
+            lambda_c=args.lambda_c,
+            mode=args.mode,
+        )
+    except ValueError as error:  # e.g. a clip too short for the band: name the sample's frames
+        raise ValueError(
+            f"{args.frames_dir} (frames {args.onset}..{args.offset}): {error}"
+        ) from error
     apex = args.apex - args.onset
     files.save_npz(
         args.out,
