@@ -29,6 +29,15 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["synthetic"].update(noise_sigma=-1), ["noise_sigma", "minimum"]),
         (lambda c: c["synthetic"].update(subjects="eight"), ["subjects", "integer"]),
         (lambda c: c["dataset"].update(loader="table"), ["root"]),
+        # issue 9: wrong type, unknown key (top level and nested), impossible values
+        (lambda c: c["train"].update(batch_size="64"), ["batch_size", "integer"]),
+        (lambda c: c.update(reslts="out"), ["reslts"]),
+        (lambda c: c["evm"].update(alpah=8), ["alpah"]),
+        (lambda c: c["evm"].update(alpha=-1), ["alpha", "minimum"]),
+        (lambda c: c["masks"].update(threshold=256), ["threshold", "maximum"]),
+        (lambda c: c["masks"].update(threshold=-1), ["threshold", "minimum"]),
+        (lambda c: c["flow"].update(method="lucas_kanade"), ["method", "lucas_kanade", "tvl1"]),
+        (lambda c: c.update(on_bad_sample="ignore"), ["on_bad_sample", "skip", "fail"]),
     ],
 )
 def test_schema_rejects_a_bad_config_naming_the_key(default_config, change, named):

@@ -185,7 +185,7 @@ def test_frames_sort_by_number_and_never_match_by_substring(tmp_path, template):
     write_frames(root / "sub01" / "EP02", [45, 47, 460], lambda n: f"reg_img{n}", template)
     annotations = casme2_csv(
         tmp_path / "a.csv",
-        [("01", "EP01", 99, 100, 101, "others"), ("01", "EP02", 45, 46, 47, "others")],
+        [("01", "EP01", 98, 100, 101, "others"), ("01", "EP02", 45, 46, 47, "others")],
     )
     result = datasets.load_casme2(annotations, root)
     row = result.samples.iloc[0]

@@ -90,6 +90,13 @@ def cmd_samples(args) -> int:
     from mer import files, samples
 
     result = _load(args)
+    faults = samples.faults(result)
+    if faults and args.on_bad_sample == "fail":
+        listed = "\n".join(f"  {s['sample']}: {s['reason']}" for s in faults)
+        raise samples.DataError(
+            f"{len(faults)} bad sample(s) in {args.annotations} (on_bad_sample: fail):\n{listed}\n"
+            "Fix them, or set on_bad_sample: skip to leave them out (listed in the report)."
+        )
     if result.samples.empty:
         print(samples.summary(result, args.classes), file=sys.stderr)
         raise samples.DataError(f"no usable sample in {args.annotations}; see the reasons above.")
@@ -145,17 +152,22 @@ def cmd_evm(args) -> int:
         crop_warning = crop_warning or ""
         print(f"face box (x, y, w, h) {box}")
     clip = clips.resize_clip(clip, args.size)
-    magnified = evm.magnify(
-        clip,
-        args.fps,
-        alpha=args.alpha,
-        low_hz=args.low_hz,
-        high_hz=args.high_hz,
-        temporal_filter=args.filter,
-        levels=args.levels,
-        lambda_c=args.lambda_c,
-        mode=args.mode,
-    )
+    try:
+        magnified = evm.magnify(
+            clip,
+            args.fps,
+            alpha=args.alpha,
+            low_hz=args.low_hz,
+            high_hz=args.high_hz,
+            temporal_filter=args.filter,
+            levels=args.levels,
+            lambda_c=args.lambda_c,
+            mode=args.mode,
+        )
+    except ValueError as error:  # e.g. a clip too short for the band: name the sample's frames
+        raise ValueError(
+            f"{args.frames_dir} (frames {args.onset}..{args.offset}): {error}"
+        ) from error
     apex = args.apex - args.onset
     files.save_npz(
         args.out,
@@ -178,9 +190,12 @@ def cmd_flow(args) -> int:
     cv2.setNumThreads(args.threads)
     frames = files.load_npz(args.evm, "onset_magnified", "apex_magnified")
     method_params = json.loads(args.params_json)
-    flow_uv = flow.onset_apex_flow(
-        frames["onset_magnified"], frames["apex_magnified"], method=args.method, **method_params
-    )
+    try:
+        flow_uv = flow.onset_apex_flow(
+            frames["onset_magnified"], frames["apex_magnified"], method=args.method, **method_params
+        )
+    except ValueError as error:  # name the sample: its EVM file is the input
+        raise ValueError(f"{args.evm}: {error}; no flow written to {args.out}") from error
     files.save_npz(args.out, flow_uv=flow_uv)
     magnitude = np.sqrt((flow_uv**2).sum(-1))
     print(
@@ -197,7 +212,10 @@ def cmd_masks(args) -> int:
 
     frames = files.load_npz(args.evm, "onset_gray", "apex_gray", "apex_magnified")
     flow_uv = files.load_npz(args.flow, "flow_uv")["flow_uv"]
-    flow_bgr = masks.flow_image(flow_uv, normalise=args.normalise, scale_px=args.scale_px)
+    try:
+        flow_bgr = masks.flow_image(flow_uv, normalise=args.normalise, scale_px=args.scale_px)
+    except ValueError as error:  # e.g. a non-finite field: name the sample's flow file
+        raise ValueError(f"{args.flow}: {error}") from error
     mask = masks.motion_mask(flow_bgr, threshold=args.threshold)
     masked = masks.masked_apex(frames["apex_gray"], mask)
     files.save_npz(
@@ -471,6 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_args(p)
     p.add_argument("--out", required=True)
     p.add_argument("--report", required=True)
+    p.add_argument(
+        "--on-bad-sample",
+        choices=["skip", "fail"],
+        default="skip",
+        help="a faulty row (bad frames, garbage cells): leave it out and list it, or stop",
+    )
     p.set_defaults(func=cmd_samples)
 
     p = verbs.add_parser(

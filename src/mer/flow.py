@@ -145,8 +145,15 @@ def onset_apex_flow(
     _check_method(method)
     params = resolve_params(method, **method_params)
     onset, apex = _check_pair(onset, apex)
-    flow_uv = _FLOW_BY_METHOD[method](onset, apex, params)
-    return np.ascontiguousarray(flow_uv, dtype=np.float32)
+    flow_uv = np.ascontiguousarray(_FLOW_BY_METHOD[method](onset, apex, params), np.float32)
+    # A non-finite field would poison the flow image, the mask and every shard built from it.
+    bad = int((~np.isfinite(flow_uv)).sum())
+    if bad:
+        raise ValueError(
+            f"flow method {method!r} returned {bad} NaN or infinite value(s); try another "
+            "flow.method or check the magnified frames"
+        )
+    return flow_uv
 
 
 def read_flo(path: str | Path) -> np.ndarray:

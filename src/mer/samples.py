@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 
 SAMPLE_COLUMNS = [
@@ -31,6 +33,11 @@ SAMPLE_COLUMNS = [
 ]
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _LAST_INTEGER = re.compile(r"(\d+)(?!.*\d)")
+# The EVM temporal filter needs at least this many frames (= mer.evm.MIN_FRAMES, tested).
+MIN_CLIP_FRAMES = 4
+# Skips that follow from a choice in the config (the classes, apex_fill), not from a fault in
+# the data: `on_bad_sample: fail` stops on every other kind of skip.
+CHOSEN_SKIPS = {"label", "apex missing"}
 
 
 class DataError(ValueError):
@@ -114,6 +121,10 @@ FIXES = {
         "onset/apex/offset not frame numbers",
         "correct the cells in a copy of the annotation file",
     ),
+    "frame order": (
+        "onset after offset",
+        "an annotation error: correct the row in a copy of the annotation file, or leave it out",
+    ),
     "apex range": (
         "apex outside onset..offset",
         "an annotation error: correct the row in a copy of the annotation file, or leave it out",
@@ -131,7 +142,50 @@ FIXES = {
         "frames missing between onset and offset",
         "re-extract the clip: the annotation needs every frame from onset to offset",
     ),
+    "short": (
+        "clip too short for the EVM temporal filter",
+        f"onset..offset must span at least {MIN_CLIP_FRAMES} frames: correct onset/offset in a "
+        "copy of the annotation file, or leave the row out",
+    ),
+    "image": (
+        "frame image empty, truncated, corrupt or of another size",
+        "restore the named frame from the dataset's original copy (or re-export the clip at "
+        "one frame size)",
+    ),
 }
+
+
+def frame_size(path: Path) -> tuple[int, int]:
+    """(height, width) of a frame after decoding it fully; DataError saying what is wrong.
+
+    Some OpenCV builds decode a truncated JPEG with only a warning (libjpeg fills the rest
+    with gray), so JPEGs must also end with their end-of-image marker.
+    """
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise DataError(f"frame {path} is empty (0 bytes)")
+    is_jpeg = data[:2].tobytes() == b"\xff\xd8"
+    if is_jpeg and not data[-64:].tobytes().rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise DataError(f"frame {path} is a truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise DataError(f"frame {path} cannot be decoded (corrupt or truncated image)")
+    return image.shape
+
+
+def clip_image_problem(paths: list[Path]) -> str | None:
+    """Why the frames cannot form one clip (first unreadable file, or mixed sizes), or None."""
+    first_of_size: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        try:
+            size = frame_size(path)
+        except DataError as error:
+            return str(error)
+        first_of_size.setdefault(size, path)
+    if len(first_of_size) > 1:
+        sizes = ", ".join(f"{h}x{w} px (first: {p.name})" for (h, w), p in first_of_size.items())
+        return f"frames in {paths[0].parent} differ in size: {sizes}; one clip needs one size"
+    return None
 
 
 def frame_cell(value) -> int | None:
@@ -194,12 +248,15 @@ def build_samples(
     clip_dir_of=None,
     skipped: list[dict] | None = None,
     frame_pattern: str | None = None,
+    check_images: bool = True,
 ) -> LoadResult:
     """Validate annotation rows (subject, video, onset, apex, offset, label, fps) against disk.
 
     `clip_dir_of(row)` gives a row's frame folder relative to root as a tuple of plain folder
     names (default: subject, video). The sample id is the `sample` column if rows have one,
     else subject_video. `frame_pattern` restricts which file names count as frames.
+    `check_images` decodes every frame from onset to offset, so that an unreadable frame or a
+    mixed frame size is found here, before any per-sample job exists.
     Rows that cannot be used are skipped with a reason, never dropped silently.
     """
     root = Path(root)
@@ -226,6 +283,9 @@ def build_samples(
                 "apex missing" if None not in (onset, offset) else "frame numbers",
             )
             continue
+        if onset > offset:
+            skip(f"onset {onset} is after offset {offset}", "frame order")
+            continue
         if not onset <= apex <= offset:
             skip(f"apex {apex} is not within onset {onset} .. offset {offset}", "apex range")
             continue
@@ -251,6 +311,17 @@ def build_samples(
                 f"{clip_dir}: {shown}",
                 "frames",
             )
+            continue
+        if offset - onset + 1 < MIN_CLIP_FRAMES:
+            skip(
+                f"onset {onset} .. offset {offset} is {offset - onset + 1} frame(s); the EVM "
+                f"temporal filter needs at least {MIN_CLIP_FRAMES}",
+                "short",
+            )
+            continue
+        problem = check_images and clip_image_problem([frames[n] for n in range(onset, offset + 1)])
+        if problem:
+            skip(problem, "image")
             continue
         kept.append(
             {
@@ -314,6 +385,11 @@ def load_table(
     result = build_samples(rows, root, classes, dataset, skipped=skipped)
     result.notes += notes
     return result
+
+
+def faults(result: LoadResult) -> list[dict]:
+    """The skipped rows that are faults in the data, not the effect of a config choice."""
+    return [s for s in result.skipped if s.get("kind") not in CHOSEN_SKIPS]
 
 
 def read_samples(path: str | Path) -> pd.DataFrame:

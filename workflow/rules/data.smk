@@ -53,6 +53,7 @@ checkpoint samples:
         loader=LOADER,
         layout=DATASET["layout"],
         apex_fill=DATASET["apex_fill"],
+        on_bad_sample=config["on_bad_sample"],
     log:
         f"{LOGS}/samples.log",
     conda:
@@ -61,5 +62,6 @@ checkpoint samples:
         "mer samples --loader {params.loader} --root {params.root:q}"
         " --annotations {params.annotations:q} --classes {params.classes:q}"
         " --dataset {params.name} {params.fps} --layout {params.layout}"
-        " --apex-fill {params.apex_fill} --out {output.table} --report {output.report}"
+        " --apex-fill {params.apex_fill} --on-bad-sample {params.on_bad_sample}"
+        " --out {output.table} --report {output.report}"
         " > {log} 2>&1"
