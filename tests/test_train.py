@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -183,3 +184,36 @@ def test_validation_split_is_whole_disjoint_subjects(n_subjects, fraction, seed)
 
 def test_fold_json_is_plain_json(folds):
     json.dumps(folds["s1"].fold)
+
+
+def test_shards_of_different_preprocessing_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for subject, alpha in (("s1", 8), ("s2", 16)):
+        path = tmp_path / f"{subject}.h5"
+        variants = [easy_variants(rng, label) for label in (0, 1)]
+        shards.write_shard(
+            path, subject, ["a", "b"], [0, 1], variants, CLASSES, {"evm": {"alpha": alpha}}, {}
+        )
+        paths.append(path)
+    config = train.TrainConfig.from_dict(QUICK)
+    with pytest.raises(ValueError, match="different preprocessing parameters"):
+        train.train_fold(paths, "s1", config, 0, log=lambda _: None)
+
+
+def test_checkpoint_records_the_shards_preprocessing(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    params = {"evm": {"alpha": 8}, "flow": {"method": "deepflow", "params": {}}}
+    for subject, labels in (("s1", [0, 1, 2]), ("s2", [2, 1, 0]), ("s3", [0, 1, 2])):
+        path = tmp_path / f"{subject}.h5"
+        variants = [easy_variants(rng, label) for label in labels]
+        names = [f"{subject}_c{i}" for i in range(len(labels))]
+        shards.write_shard(path, subject, names, labels, variants, CLASSES, params, {})
+        paths.append(path)
+    config = train.TrainConfig.from_dict(QUICK)
+    result = train.train_fold(paths, "s1", config, 0, log=lambda _: None)
+    torch.save(result.checkpoint, tmp_path / "checkpoint.pt")
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert checkpoint["preprocessing"]["params"] == params
+    assert checkpoint["preprocessing"]["opencv_version"] == cv2.__version__

@@ -76,6 +76,41 @@ def resize_field(flow_uv: np.ndarray, size: int) -> np.ndarray:
     return resized * np.float32([size / width, size / height])
 
 
+def variant(
+    flow_uv: np.ndarray,
+    apex_gray: np.ndarray,
+    size: int,
+    flip: bool = False,
+    angle_deg: float = 0.0,
+    threshold: int = 50,
+    normalise: str = "per_sample",
+    scale_px: float = 1.0,
+) -> dict:
+    """One variant at the network input size: flow_uv (size, size, 2), flow_image (BGR),
+    mask, apex_gray, masked_apex. The flow image and mask come from the transformed field at
+    the working resolution (as in the masks stage) and are then resized. flip=False,
+    angle_deg=0 is the un-augmented original that testing and `mer predict` use."""
+    field = flip_field(flow_uv) if flip else flow_uv
+    apex = apex_gray[:, ::-1] if flip else apex_gray
+    field, apex = (
+        rotate_field(field, angle_deg),
+        rotate_image(np.ascontiguousarray(apex), angle_deg),
+    )
+    flow_bgr = masks.flow_image(field, normalise=normalise, scale_px=scale_px)
+    mask = masks.motion_mask(flow_bgr, threshold)
+    small_apex = cv2.resize(apex, (size, size), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(
+        mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST
+    ).astype(bool)
+    return {
+        "flow_uv": resize_field(field, size),
+        "flow_image": cv2.resize(flow_bgr, (size, size), interpolation=cv2.INTER_AREA),
+        "mask": small_mask,
+        "apex_gray": small_apex,
+        "masked_apex": masks.masked_apex(small_apex, small_mask),
+    }
+
+
 def variants(
     flow_uv: np.ndarray,
     apex_gray: np.ndarray,
@@ -84,30 +119,9 @@ def variants(
     normalise: str = "per_sample",
     scale_px: float = 1.0,
 ) -> list[dict]:
-    """The 10 variants of one sample at the network input size, in AUGMENTATIONS order.
-
-    Each holds flow_uv (size, size, 2), flow_image (BGR), mask, apex_gray, masked_apex. The
-    flow image and mask come from the transformed field at the working resolution (as in the
-    masks stage) and are then resized, so variant 0 equals the masks stage's output resized.
-    """
-    out = []
-    for flip, angle in AUGMENTATIONS:
-        field = flip_field(flow_uv) if flip else flow_uv
-        apex = apex_gray[:, ::-1] if flip else apex_gray
-        field, apex = rotate_field(field, angle), rotate_image(np.ascontiguousarray(apex), angle)
-        flow_bgr = masks.flow_image(field, normalise=normalise, scale_px=scale_px)
-        mask = masks.motion_mask(flow_bgr, threshold)
-        small_apex = cv2.resize(apex, (size, size), interpolation=cv2.INTER_AREA)
-        small_mask = cv2.resize(
-            mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST
-        ).astype(bool)
-        out.append(
-            {
-                "flow_uv": resize_field(field, size),
-                "flow_image": cv2.resize(flow_bgr, (size, size), interpolation=cv2.INTER_AREA),
-                "mask": small_mask,
-                "apex_gray": small_apex,
-                "masked_apex": masks.masked_apex(small_apex, small_mask),
-            }
-        )
-    return out
+    """The 10 variants of one sample (see `variant`), in AUGMENTATIONS order; variant 0 equals
+    the masks stage's output resized."""
+    return [
+        variant(flow_uv, apex_gray, size, flip, angle, threshold, normalise, scale_px)
+        for flip, angle in AUGMENTATIONS
+    ]

@@ -143,19 +143,15 @@ def cmd_evm(args) -> int:
 
     cv2.setNumThreads(args.threads)  # one job per core: no oversubscription
     clip = clips.load_clip(args.frames_dir, args.onset, args.offset)
-    crop_warning = ""
-    if args.crop_size:
-        from mer import crop
-
-        box, crop_warning = crop.clip_box(clip[0], args.crop_margin, sample=args.frames_dir)
-        clip = crop.crop_clip(clip, box, args.crop_size)
-        crop_warning = crop_warning or ""
-        print(f"face box (x, y, w, h) {box}")
-    clip = clips.resize_clip(clip, args.size)
     try:
-        magnified = evm.magnify(
+        frames, box, crop_warning = evm.onset_apex(
             clip,
+            args.apex - args.onset,
             args.fps,
+            size=args.size,
+            crop_size=args.crop_size,
+            crop_margin=args.crop_margin,
+            sample=args.frames_dir,
             alpha=args.alpha,
             low_hz=args.low_hz,
             high_hz=args.high_hz,
@@ -168,17 +164,15 @@ def cmd_evm(args) -> int:
         raise ValueError(
             f"{args.frames_dir} (frames {args.onset}..{args.offset}): {error}"
         ) from error
-    apex = args.apex - args.onset
+    if box is not None:
+        print(f"face box (x, y, w, h) {box}")
     files.save_npz(
         args.out,
-        onset_gray=clip[0],
-        apex_gray=clip[apex],
-        onset_magnified=magnified[0],
-        apex_magnified=magnified[apex],
+        **frames,
         fps=np.float32(args.fps),
         crop_warning=np.str_(crop_warning),
     )
-    print(f"{args.frames_dir}: {len(clip)} frames {clip.shape[1:]} -> {args.out}")
+    print(f"{args.frames_dir}: {len(clip)} frames {frames['onset_gray'].shape} -> {args.out}")
     return 0
 
 
@@ -332,6 +326,37 @@ def cmd_clean_cache(args) -> int:
     if args.delete:
         cache.remove(stale)
     print(cache.describe(stale, sizes, args.delete))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import cv2
+
+    from mer import predict
+
+    cv2.setNumThreads(args.threads)
+    checkpoint = predict.load_checkpoint(args.model)
+    result = predict.predict_clip(
+        args.clip_dir,
+        checkpoint,
+        args.fps,
+        onset=args.onset,
+        apex=args.apex,
+        offset=args.offset,
+        checkpoint_name=args.model,
+    )
+    for warning in result["warnings"]:
+        print(f"mer predict: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(dict(result, checkpoint=args.model), indent=2))
+        return 0
+    spotted = " (spotted)" if result["apex_spotted"] else ""
+    print(
+        f"{args.clip_dir}: frames {result['onset']}..{result['offset']}, apex "
+        f"{result['apex']}{spotted}: predicted {result['predicted_label']}"
+    )
+    for name, probability in result["probabilities"].items():
+        print(f"  {name:<12} {probability:.4f}")
     return 0
 
 
@@ -599,6 +624,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--delete", action="store_true", help="remove them (default: only list)")
     p.set_defaults(func=cmd_clean_cache)
+
+    p = verbs.add_parser(
+        "predict",
+        help="class of a new clip, preprocessed as the checkpoint's training data",
+        description="Runs the checkpoint's recorded preprocessing (EVM, flow, mask, input "
+        "size) on the clip's frames onset..offset and prints the predicted class and the "
+        "class probabilities. Refuses a checkpoint whose preprocessing cannot be reproduced.",
+    )
+    p.add_argument("clip_dir", help="folder of numbered gray or colour frames")
+    p.add_argument("--model", required=True, help="a fold's checkpoint.pt")
+    p.add_argument("--fps", type=float, required=True, help="frame rate of the clip")
+    p.add_argument("--onset", type=int, default=None, help="frame number; default: first")
+    p.add_argument("--apex", type=int, default=None, help="frame number; default: spotted")
+    p.add_argument("--offset", type=int, default=None, help="frame number; default: last")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_predict)
 
     p = verbs.add_parser("plot-history", help="training curves of the folds of an experiment")
     p.add_argument("out_png")

@@ -80,6 +80,8 @@ import numpy as np
 import scipy.fft
 from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
 
+from mer.clips import resize_clip
+
 DEFAULT_LOW_HZ = 0.5
 DEFAULT_HIGH_HZ = 20.0
 TEMPORAL_FILTERS = ("ideal", "iir", "butterworth")
@@ -140,6 +142,45 @@ def magnify(
     bands = _laplacian_bands(clip, layout)
     _for_column_chunks(bands, bandpass, bands)
     return _collapse_onto_clip(clip, bands, layout, level_alphas)
+
+
+def onset_apex(
+    clip: np.ndarray,
+    apex_index: int,
+    fps: float,
+    size: int | None = None,
+    crop_size: int | None = None,
+    crop_margin: float = 0.15,
+    sample: str = "",
+    **magnify_params,
+) -> tuple[dict, tuple[int, ...] | None, str]:
+    """The evm stage on a clip onset..offset: optional face crop, resize, magnify; keep the
+    onset and apex frames. Returns (frames, face box or None, crop warning or "").
+
+    frames holds onset_gray, apex_gray (uint8, working size) and onset_magnified,
+    apex_magnified (float32); `mer evm` and `mer predict` both call this.
+    """
+    if not 0 <= apex_index < len(clip):
+        raise ValueError(
+            f"{sample or 'clip'}: apex index {apex_index} lies outside the clip's "
+            f"{len(clip)} frames after the onset"
+        )
+    box, crop_warning = None, ""
+    if crop_size:
+        from mer import crop
+
+        box, warning = crop.clip_box(clip[0], crop_margin, sample=sample)
+        clip = crop.crop_clip(clip, box, crop_size)
+        crop_warning = warning or ""
+    clip = resize_clip(clip, size)
+    magnified = magnify(clip, fps, **magnify_params)
+    frames = {
+        "onset_gray": clip[0],
+        "apex_gray": clip[apex_index],
+        "onset_magnified": magnified[0],
+        "apex_magnified": magnified[apex_index],
+    }
+    return frames, box, crop_warning
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -133,6 +133,17 @@ def resolve_params(method: str, **method_params) -> dict:
     return params
 
 
+def check_available(method: str) -> None:
+    """Refuse, naming the fix, a method that this OpenCV build lacks (DeepFlow and TV-L1 live
+    in the contrib module cv2.optflow)."""
+    _check_method(method)
+    if method in ("deepflow", "tvl1") and not hasattr(cv2, "optflow"):
+        raise ValueError(
+            f"flow method {method!r} needs OpenCV's contrib module cv2.optflow, which OpenCV "
+            f"{cv2.__version__} here lacks; install opencv-contrib-python (envs/mer.yaml)."
+        )
+
+
 def onset_apex_flow(
     onset: np.ndarray, apex: np.ndarray, method: str = DEFAULT_METHOD, **method_params
 ) -> np.ndarray:

@@ -13,6 +13,26 @@ import torch
 
 from mer.shards import ShardError, read_shard
 
+# Streams stored as uint8 images, scaled to 0..1 by the fixed factor 1/255; flow_uv is in px.
+UINT8_STREAMS = ("flow_image", "apex_gray", "masked_apex")
+
+
+def network_input(stream: str, stored: torch.Tensor) -> torch.Tensor:
+    """A stream's stored (C, H, W) tensor as the network reads it."""
+    return stored.float() / 255.0 if stream in UINT8_STREAMS else stored
+
+
+def variant_inputs(variant: dict) -> dict[str, torch.Tensor]:
+    """One un-augmented variant (mer.augment.variant) -> a batch of one, as a test row of
+    ShardDataset: channels first, the same scaling."""
+    stored = {
+        "flow_image": torch.from_numpy(variant["flow_image"]).permute(2, 0, 1),
+        "flow_uv": torch.from_numpy(variant["flow_uv"]).permute(2, 0, 1),
+        "apex_gray": torch.from_numpy(variant["apex_gray"]).unsqueeze(0),
+        "masked_apex": torch.from_numpy(variant["masked_apex"]).unsqueeze(0),
+    }
+    return {s: network_input(s, t.contiguous()).unsqueeze(0) for s, t in stored.items()}
+
 
 class ShardDataset(torch.utils.data.Dataset):
     """Samples of the given subjects from a list of shards, held in memory as tensors.
@@ -59,10 +79,10 @@ class ShardDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return {
-            "flow_image": self.flow_image[index].float() / 255.0,
-            "flow_uv": self.flow_uv[index],
-            "apex_gray": self.apex_gray[index].float() / 255.0,
-            "masked_apex": self.masked_apex[index].float() / 255.0,
+            "flow_image": network_input("flow_image", self.flow_image[index]),
+            "flow_uv": network_input("flow_uv", self.flow_uv[index]),
+            "apex_gray": network_input("apex_gray", self.apex_gray[index]),
+            "masked_apex": network_input("masked_apex", self.masked_apex[index]),
             "label": self.labels[index],
             "index": index,
         }

@@ -6,6 +6,7 @@ evaluation reads are one contiguous block):
     apex_gray (N, S, S) uint8      masked_apex (N, S, S) uint8
     label (N,) int16   sample (N,) str   subject (N,) str   augmentation (N,) int8
 attrs: subject, classes (JSON), params (JSON: every upstream parameter), mer_version,
+opencv_version (flow and resizing depend on it),
 inputs (JSON: sha256 of each input file), augmentations (JSON: id -> [flip, angle]), rows.
 Chunks hold up to 64 rows (a training batch) of one array, compressed with gzip level 1
 (fast to decode; the reader, mer.reader, loads a shard whole).
@@ -17,6 +18,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 
@@ -78,6 +80,7 @@ def write_shard(
             rows=len(rows),
             params=json.dumps(params, sort_keys=True, default=str),
             mer_version=__version__,
+            opencv_version=cv2.__version__,
             inputs=json.dumps(inputs, sort_keys=True),
             augmentations=json.dumps({i: list(a) for i, a in enumerate(AUGMENTATIONS)}),
         )

@@ -229,6 +229,16 @@ def _scores(labels: np.ndarray, probabilities: np.ndarray, n_classes: int) -> di
     }
 
 
+def shard_preprocessing(attrs) -> dict:
+    """A shard's upstream parameters (evm, flow, masks, shards) and the versions that made it;
+    params is {} for shards written without them (e.g. by tests)."""
+    return {
+        "params": json.loads(attrs.get("params", "{}")),
+        "mer_version": str(attrs.get("mer_version", "")),
+        "opencv_version": str(attrs.get("opencv_version", "")),
+    }
+
+
 def choose_device(threads: int) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -320,16 +330,23 @@ def train_fold(
     # Labels of the training subjects' originals, for the validation split; of the held-out
     # shard only its subject attribute is read here.
     subject_labels, classes, subjects = {}, None, set()
+    preprocessing = {}  # shard -> its upstream parameters and versions, for the checkpoint
     for path in shard_paths:
         with h5py.File(path, "r") as shard:
             subject = str(shard.attrs["subject"])
             classes = classes or json.loads(shard.attrs["classes"])
             subjects.add(subject)
+            preprocessing[str(path)] = shard_preprocessing(shard.attrs)
             if subject != held_out:
                 originals = shard["augmentation"][:] == 0
                 subject_labels[subject] = shard["label"][:][originals].astype(int)
     if held_out not in subjects:
         raise ValueError(f"held-out subject {held_out!r} has no shard among the inputs")
+    if len({json.dumps(p, sort_keys=True) for p in preprocessing.values()}) > 1:
+        raise ValueError(
+            "the shards were made with different preprocessing parameters; rebuild them with "
+            f"one configuration: {json.dumps(preprocessing, sort_keys=True)}"
+        )
     n_classes = len(classes)
     fit_subjects, val_subjects, note = split_validation(
         subject_labels, config.validation_fraction, seed, n_classes
@@ -515,6 +532,9 @@ def train_fold(
         "held_out": held_out,
         "seed": seed,
         "mer_version": __version__,
+        # What `mer predict` needs to preprocess a new clip the same way (plain JSON values,
+        # so torch.load(weights_only=True) reads it).
+        "preprocessing": next(iter(preprocessing.values())),
     }
     return FoldResult(predictions, pd.DataFrame(history), checkpoint, fold, notes)
 
