@@ -1,16 +1,19 @@
 """SMIC-HS loader and the MEGC 2019 composite on fake frame trees built from the real composite
 list (combined_3class_gt.csv): small generated images, nine frames per clip."""
 
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
+from conftest import REPO, run_snakemake
 from mer import datasets, evaluate
-from mer.samples import DataError
+from mer.samples import DataError, read_samples
 
 COMPOSITE = (
     Path(__file__).resolve().parents[2] / "shared/realdata/annotations/combined_3class_gt.csv"
@@ -217,3 +220,28 @@ def test_per_database_scores_match_scikit_learn():
         )
         assert scores[database]["uar"] == pytest.approx(balanced_accuracy_score(truth, predicted))
         assert scores[database]["n_samples"] == len(group)
+
+
+@needs_composite
+@pytest.mark.slow
+def test_megc2019_config_builds_the_samples_and_a_loso_dag_of_68_folds(workdir, tmp_path):
+    composite = datasets.read_composite(COMPOSITE)
+    sources = write_fake_trees(tmp_path / "data", composite)
+    config = yaml.safe_load((REPO / "workflow/configs/megc2019.yaml").read_text())
+    config["dataset"].update(annotations=str(COMPOSITE), sources=sources)
+    config["dataset"]["crop"]["enabled"] = False
+    (workdir / "megc2019.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(workdir, "results/megc2019/samples.tsv", "--cores", "1",
+                  "--configfile", "megc2019.yaml")  # fmt: skip
+    table = read_samples(workdir / "results/megc2019/samples.tsv")
+    assert table.groupby("dataset").size().to_dict() == {"casme2": 145, "smic": 164, "samm": 133}
+    assert (
+        "apex spotted from the frames"
+        in (workdir / "results/megc2019/samples_report.md").read_text()
+    )
+    plan = run_snakemake(workdir, "results/megc2019/summary.md", "-n", "--configfile",
+                         "megc2019.yaml", "--quiet", "rules")  # fmt: skip
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, flags=re.MULTILINE))
+    n_seeds = len(yaml.safe_load((REPO / "config.yaml").read_text())["seeds"])
+    assert int(counts["shards"]) == 68
+    assert int(counts["train"]) % 68 == 0 and int(counts["train"]) >= 68 * n_seeds

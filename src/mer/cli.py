@@ -54,7 +54,7 @@ def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
         help="how to read the annotations (the synthetic set is a table)",
     )
     parser.add_argument(
-        "--root", required=True, help="folder that holds the clip folders (megc2019: unused)"
+        "--root", default=None, help="folder that holds the clip folders (megc2019: none)"
     )
     parser.add_argument(
         "--annotations", default=None, help="annotation table or sheet (smic: none, the tree)"
@@ -345,8 +345,19 @@ def cmd_evaluate(args) -> int:
         if not seed.isdigit():
             raise ValueError(f"--seed-dir {seed}={seed_dir}: the seed must be an integer")
         seed_dirs[int(seed)] = seed_dir
+    databases = None
+    if args.samples_tsv:
+        from mer.samples import read_samples
+
+        table = read_samples(args.samples_tsv)
+        databases = dict(zip(table["sample"], table["dataset"].astype(str), strict=True))
     metrics = evaluate.evaluate_experiment(
-        seed_dirs, args.classes, args.out_dir, args.experiment, subjects=args.subjects
+        seed_dirs,
+        args.classes,
+        args.out_dir,
+        args.experiment,
+        subjects=args.subjects,
+        databases=databases,
     )
     pooled = metrics["pooled"]["across_seeds"]
     print(
@@ -598,6 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated held-out subjects expected in every seed folder "
         "(a missing fold is an error); default: every sub-folder",
+    )
+    p.add_argument(
+        "--samples-tsv",
+        default=None,
+        help="samples.tsv: its dataset column gives per-database scores when it holds several",
     )
     p.set_defaults(func=cmd_evaluate)
 

@@ -522,6 +522,8 @@ def load(
     dataset = dataset or loader
     if loader != "smic" and not annotations:
         raise DataError(f"the {loader} loader needs an annotation file (dataset.annotations).")
+    if loader != "megc2019" and not root:
+        raise DataError(f"the {loader} loader needs the frames' folder (dataset.root).")
     if loader == "casme2":
         return load_casme2(
             annotations, root, classes, layout, apex_fill, fps, dataset, apex_spotting

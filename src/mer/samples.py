@@ -107,8 +107,8 @@ FIXES = {
     ),
     "apex missing": (
         "apex not annotated",
-        "set dataset.apex_fill: spot to keep the row with its apex spotted from the frames "
-        "(mer.spotting), or midpoint for the middle of onset..offset",
+        "set dataset.apex_fill: midpoint to keep the row with its apex at the middle of "
+        "onset..offset, or dataset.apex_fill: spot to spot it from the frames (mer.spotting)",
     ),
     "frame numbers": (
         "onset/apex/offset not frame numbers",
