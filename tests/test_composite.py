@@ -245,3 +245,47 @@ def test_megc2019_config_builds_the_samples_and_a_loso_dag_of_68_folds(workdir, 
     n_seeds = len(yaml.safe_load((REPO / "config.yaml").read_text())["seeds"])
     assert int(counts["shards"]) == 68
     assert int(counts["train"]) % 68 == 0 and int(counts["train"]) >= 68 * n_seeds
+
+
+def test_composite_evaluation_writes_per_database_scores_and_the_published_numbers(tmp_path):
+    classes = ["negative", "positive", "surprise"]
+    rng = np.random.default_rng(5)
+    subjects = {
+        "casme2_sub01": "casme2",
+        "casme2_sub02": "casme2",
+        "smic_s01": "smic",
+        "samm_006": "samm",
+    }
+    databases, seed_dirs = {}, {}
+    for seed in (0, 1):
+        seed_dirs[seed] = tmp_path / f"seed{seed}"
+        for subject, database in subjects.items():
+            samples = [f"{subject}_{k}" for k in range(6)]
+            databases.update(dict.fromkeys(samples, database))
+            fold = seed_dirs[seed] / subject
+            fold.mkdir(parents=True)
+            pd.DataFrame(
+                {
+                    "sample": samples,
+                    "subject": subject,
+                    "true_label": [classes[k % 3] for k in range(6)],
+                    "predicted_label": rng.choice(classes, 6),
+                }
+            ).to_csv(fold / "predictions.csv", index=False)
+    metrics = evaluate.evaluate_experiment(
+        seed_dirs, classes, tmp_path / "out", "mscnn", list(subjects), databases
+    )
+    assert sorted(metrics["per_database"]) == ["casme2", "samm", "smic"]
+    assert metrics["per_database"]["casme2"]["n_samples"] == 12
+    assert metrics["per_database"]["casme2"]["n_folds"] == 2
+    uf1 = metrics["per_database"]["smic"]["across_seeds"]["macro_f1"]
+    assert uf1["n_seeds"] == 2 and uf1["std"] is not None
+    _, markdown = evaluate.summary({"mscnn": metrics}, "megc2019")
+    assert "## Per source database" in markdown and "| mscnn | samm |" in markdown
+    assert "| STSTNet | 0.7353 | 0.7605 |" in markdown
+    assert "chose their epoch or model on the test subject" in markdown
+    assert "ELRCN-TE" not in markdown  # CASME II's 5-class numbers do not belong here
+    single = evaluate.evaluate_experiment(
+        seed_dirs, classes, tmp_path / "one", "mscnn", list(subjects), dict.fromkeys(databases, "x")
+    )
+    assert "per_database" not in single  # one database: no breakdown

@@ -4,6 +4,8 @@ SMIC gives onset and offset only, so its apex is spotted from the frames (issue 
 
 Method `frame_difference` (the default), on the frames from the onset to the last (offset)
 frame, inside the face box:
+0. frames larger than `work_px` on their longer side are shrunk to it by pixel-area averaging
+   (a micro-expression moves whole facial regions; full resolution only costs time);
 1. each frame is divided by its mean gray level (illumination flicker is global);
 2. smoothed over time (a centred moving average of `smooth_frames` frames) and in space (a
    Gaussian of `blur_px`), which averages sensor noise away before differences are squared;
@@ -20,6 +22,7 @@ that do not return to neutral at their last frame.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -33,6 +36,7 @@ def motion_curve(
     face_box: tuple[int, int, int, int] | None = None,
     smooth_frames: int = 5,
     blur_px: float = 1.5,
+    work_px: int = 128,
 ) -> np.ndarray:
     """Per-frame change score (T,) whose argmax is the spotted apex; see the module doc.
 
@@ -52,6 +56,10 @@ def motion_curve(
         if clip.size == 0:
             raise ValueError(f"face_box {face_box} holds no pixels of the clip")
     frames = clip[onset_index:].astype(np.float32)
+    scale = work_px / max(frames.shape[1:])
+    if scale < 1:
+        size = (max(1, round(frames.shape[2] * scale)), max(1, round(frames.shape[1] * scale)))
+        frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
     frames /= np.maximum(frames.mean(axis=(1, 2), keepdims=True), 1e-6)
     frames = ndimage.uniform_filter1d(
         frames, size=max(1, min(smooth_frames, len(frames))), axis=0, mode="nearest"
@@ -74,6 +82,8 @@ def spot_apex(
     face_box=None,
     smooth_frames: int = 5,
     blur_px: float = 1.5,
+    work_px: int = 128,
 ) -> int:
     """The apex as an index into `clip` (T, H, W) uint8 gray holding the onset..offset frames."""
-    return int(np.argmax(motion_curve(clip, onset_index, method, face_box, smooth_frames, blur_px)))
+    curve = motion_curve(clip, onset_index, method, face_box, smooth_frames, blur_px, work_px)
+    return int(np.argmax(curve))
