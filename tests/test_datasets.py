@@ -293,7 +293,7 @@ def example_config(name: str, **dataset) -> dict:
     return config
 
 
-@pytest.mark.parametrize("name", ["casme2", "samm"])
+@pytest.mark.parametrize("name", ["casme2", "samm", "smic", "megc2019"])
 def test_example_configs_are_valid_over_the_default(name):
     config = example_config(name)
     validate(config, SCHEMA)

@@ -26,9 +26,23 @@ def _add_loader_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--apex-fill",
-        choices=["midpoint", "drop"],
+        choices=["midpoint", "drop", "spot"],
         default="midpoint",
-        help="a row without an apex: set it to the middle of onset..offset, or drop the row",
+        help="a row without an apex: set it to the middle of onset..offset, drop the row, or "
+        "spot it from the frames (also an apex outside onset..offset)",
+    )
+    parser.add_argument(
+        "--apex-spotting",
+        choices=["frame_difference", "onset_difference"],
+        default="frame_difference",
+        help="mer.spotting method for --apex-fill spot",
+    )
+    parser.add_argument(
+        "--sources-json",
+        type=json.loads,
+        default={},
+        help="megc2019: each database's frames and sheet, "
+        '{"casme2": {"root": ..., "annotations": ...}, "smic": {"root": ...}, "samm": {...}}',
     )
 
 
@@ -36,11 +50,15 @@ def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loader",
         required=True,
-        choices=["table", "casme2", "samm"],
+        choices=["table", "casme2", "samm", "smic", "megc2019"],
         help="how to read the annotations (the synthetic set is a table)",
     )
-    parser.add_argument("--root", required=True, help="folder that holds the clip folders")
-    parser.add_argument("--annotations", required=True, help="annotation table or sheet")
+    parser.add_argument(
+        "--root", default=None, help="folder that holds the clip folders (megc2019: none)"
+    )
+    parser.add_argument(
+        "--annotations", default=None, help="annotation table or sheet (smic: none, the tree)"
+    )
     parser.add_argument(
         "--classes",
         required=True,
@@ -63,6 +81,8 @@ def _load(args):
         args.fps,
         args.layout,
         args.apex_fill,
+        args.apex_spotting,
+        args.sources_json,
     )
 
 
@@ -119,14 +139,17 @@ def cmd_check_data(args) -> int:
                 f"results/{dataset['name']}/samples_report.md."
             )
             return 0
-        args.loader, args.root = dataset["loader"], dataset["root"]
-        args.annotations, args.classes = dataset["annotations"], dataset["classes"]
+        args.loader, args.root = dataset["loader"], dataset.get("root")
+        args.annotations, args.classes = dataset.get("annotations"), dataset["classes"]
         args.name, args.fps = dataset["name"], dataset.get("fps")
         args.layout = dataset.get("layout", "cropped")
         args.apex_fill = dataset.get("apex_fill", "midpoint")
+        args.apex_spotting = dataset.get("apex_spotting", "frame_difference")
+        args.sources_json = dataset.get("sources", {})
+        args.root = args.root or ("(sources)" if args.loader == "megc2019" else None)
     if not args.loader or not args.root:
         raise samples.DataError("give --dataset casme2|samm|table and --root (or --configfile).")
-    if not args.annotations:
+    if not args.annotations and args.loader in datasets.ANNOTATION_GLOBS:
         args.annotations = datasets.find_annotations(args.loader, args.root)
     args.classes = args.classes or datasets.DEFAULT_CLASSES.get(args.loader)
     args.dataset = args.name or args.loader
@@ -383,8 +406,19 @@ def cmd_evaluate(args) -> int:
         if not seed.isdigit():
             raise ValueError(f"--seed-dir {seed}={seed_dir}: the seed must be an integer")
         seed_dirs[int(seed)] = seed_dir
+    databases = None
+    if args.samples_tsv:
+        from mer.samples import read_samples
+
+        table = read_samples(args.samples_tsv)
+        databases = dict(zip(table["sample"], table["dataset"].astype(str), strict=True))
     metrics = evaluate.evaluate_experiment(
-        seed_dirs, args.classes, args.out_dir, args.experiment, subjects=args.subjects
+        seed_dirs,
+        args.classes,
+        args.out_dir,
+        args.experiment,
+        subjects=args.subjects,
+        databases=databases,
     )
     pooled = metrics["pooled"]["across_seeds"]
     print(
@@ -534,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         "--loader",
         dest="loader",
-        choices=["casme2", "samm", "table"],
+        choices=["casme2", "samm", "smic", "megc2019", "table"],
         help="which loader reads the annotations",
     )
     p.add_argument("--root", help="folder that holds the subject folders")
@@ -669,6 +703,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated held-out subjects expected in every seed folder "
         "(a missing fold is an error); default: every sub-folder",
+    )
+    p.add_argument(
+        "--samples-tsv",
+        default=None,
+        help="samples.tsv: its dataset column gives per-database scores when it holds several",
     )
     p.set_defaults(func=cmd_evaluate)
 

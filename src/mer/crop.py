@@ -135,7 +135,8 @@ def crop_clip(frames: np.ndarray, box: tuple[int, ...], size: int) -> np.ndarray
 
 
 def crop_enabled(setting: bool | str, loader: str, layout: str = "cropped") -> bool:
-    """dataset.crop.enabled: true, false, or 'auto' = on for SAMM and CASME II raw only."""
+    """dataset.crop.enabled: true, false, or 'auto' = on for SAMM, CASME II raw, SMIC-HS and
+    the MEGC 2019 composite (whose SAMM frames are uncropped), off otherwise."""
     if setting == "auto":
-        return loader == "samm" or (loader == "casme2" and layout == "raw")
+        return loader in ("samm", "smic", "megc2019") or (loader == "casme2" and layout == "raw")
     return bool(setting)

@@ -1,4 +1,8 @@
-"""CASME II and SAMM: the official annotation sheet + the frame tree -> the samples table.
+"""CASME II, SAMM, SMIC-HS and the MEGC 2019 composite -> the samples table.
+
+CASME II and SAMM: the official annotation sheet + the frame tree. SMIC-HS: the frame tree
+alone (its folders carry the label; onset and offset are the clip's ends). MEGC 2019: the
+composite list of the three, relabelled negative / positive / surprise.
 
 One function per database. Each states its database's facts, and every fix to its licensed
 annotation sheet, as explicit commented code (checked against the real files:
@@ -14,19 +18,41 @@ from pathlib import Path
 import pandas as pd
 
 from mer.samples import (
+    SAMPLE_COLUMNS,
     DataError,
     LoadResult,
     build_samples,
     fill_missing_apex,
     frame_cell,
+    list_frames,
     load_table,
+    normalise_label,
 )
 
-LOADERS = ("casme2", "samm", "table")
+LOADERS = ("casme2", "samm", "smic", "megc2019", "table")
 CASME2_CLASSES = ["happiness", "disgust", "repression", "surprise", "others"]
 SAMM_CLASSES = ["anger", "contempt", "happiness", "surprise", "other"]
-DEFAULT_CLASSES = {"casme2": CASME2_CLASSES, "samm": SAMM_CLASSES}
-FPS = {"casme2": 200.0, "samm": 200.0}
+SMIC_CLASSES = ["negative", "positive", "surprise"]
+# MEGC 2019 composite (combined_3class_gt.csv): label 0 negative, 1 positive, 2 surprise, as
+# in the challenge's ground truth (CASME II: 88 / 32 / 25 = disgust+repression / happiness /
+# surprise; SMIC's clip names s01_ne_, _po_, _sur_ carry the same labels).
+MEGC2019_CLASSES = ["negative", "positive", "surprise"]
+MEGC2019_DATABASES = ("casme2", "smic", "samm")
+DEFAULT_CLASSES = {
+    "casme2": CASME2_CLASSES,
+    "samm": SAMM_CLASSES,
+    "smic": SMIC_CLASSES,
+    "megc2019": MEGC2019_CLASSES,
+}
+# Every emotion of the full sheets: the composite relabels them, so none may be skipped here.
+ALL_EMOTIONS = {
+    "casme2": CASME2_CLASSES + ["fear", "sadness"],
+    "samm": SAMM_CLASSES + ["fear", "disgust", "sadness"],
+    "smic": SMIC_CLASSES,
+}
+FPS = {"casme2": 200.0, "samm": 200.0, "smic": 100.0}
+# SMIC-HS folder names of the classes and the codes in its clip names (s1_ne_01).
+SMIC_CODES = {"negative": "ne", "positive": "po", "surprise": "sur"}
 # CASME II layout -> (the folder under the dataset that holds sub01..sub26, frame file stems).
 CASME2_LAYOUTS = {
     "cropped": ("Cropped", r"reg_img\d+"),
@@ -138,6 +164,7 @@ def load_casme2(
     apex_fill: str = "midpoint",
     fps: float | None = None,
     dataset: str = "casme2",
+    apex_spotting: str = "frame_difference",
 ) -> LoadResult:
     """CASME II (Yan et al. 2014): a coding sheet (20140508 or 20190701) + its frame folders.
 
@@ -178,9 +205,10 @@ def load_casme2(
         clip_dir_of=lambda row: (f"sub{row['subject']}", row["video"]),
         skipped=skipped,
         frame_pattern=frame_pattern,
+        apex_spotting=apex_spotting if apex_fill == "spot" else None,
     )
     # Apex == onset (sub05/EP09_05f) or == offset (4 rows) is valid, but worth knowing.
-    result.notes = notes + found + filled + _apex_at_the_ends(result)
+    result.notes = notes + found + filled + result.notes + _apex_at_the_ends(result)
     return result
 
 
@@ -191,6 +219,7 @@ def load_samm(
     apex_fill: str = "midpoint",
     fps: float | None = None,
     dataset: str = "samm",
+    apex_spotting: str = "frame_difference",
 ) -> LoadResult:
     """SAMM (Davison et al. 2018): SAMM_Micro_FACS_Codes_v2.xlsx + <subject>/<Filename>/ frames.
 
@@ -218,7 +247,8 @@ def load_samm(
     rows["sample"] = rows["video"].where(own, rows["subject"] + "_" + rows["video"])
     # SAMM v2: the apex lies outside onset..offset for 028_4_1 (1071, 1143, 1134) and 032_3_1
     # (4896, 1930, 4970). Which frame was meant is unknown, so build_samples skips both with
-    # the reason instead of guessing. A missing apex (none in v2) follows apex_fill.
+    # the reason instead of guessing, unless apex_fill is 'spot' (the apex is then spotted
+    # from the frames). A missing apex (none in v2) follows apex_fill.
     rows, skipped, filled = fill_missing_apex(rows, apex_fill, lambda row: row["sample"])
     rows["fps"] = fps or FPS["samm"]
     root, found = _dataset_folder(Path(root), "SAMM", "[0-9][0-9][0-9]")
@@ -229,9 +259,234 @@ def load_samm(
         dataset,
         clip_dir_of=lambda row: (row["subject"], row["video"]),
         skipped=skipped,
+        apex_spotting=apex_spotting if apex_fill == "spot" else None,
     )
-    result.notes = notes + found + filled + _apex_at_the_ends(result)
+    result.notes = notes + found + filled + result.notes + _apex_at_the_ends(result)
     return result
+
+
+def _smic_folder(root: Path) -> tuple[Path, list[str]]:
+    """The folder that holds s1..s20: root, root/HS or root/SMIC*/HS."""
+    if any(root.glob("s*/micro")):
+        return root, []
+    for candidate in (root / "HS", *sorted(root.glob("*/HS"))):
+        if any(candidate.glob("s*/micro")):
+            return candidate, [f"root {root} holds {candidate.relative_to(root)}/; reading there"]
+    raise DataError(
+        f"{root} holds no SMIC-HS subject folder s<N>/micro/; set dataset.root to the HS folder "
+        "(HS/s1/micro/negative/s1_ne_01/*.bmp)."
+    )
+
+
+def smic_rows(root: str | Path) -> tuple[pd.DataFrame, list[dict], list[str]]:
+    """Annotation rows read from the SMIC-HS tree s<N>/micro/<class>/s<N>_<code>_<k>/.
+
+    SMIC has no frame-level sheet: the label is the class folder, onset and offset are the
+    first and last frame of the clip folder (its clips are cut to the expression), the apex is
+    not annotated. Ids take the MEGC 2019 form: subject s01, video s01_ne_01, whatever the
+    zero padding on disk (s1, s1_ne_1).
+    """
+    root, notes = _smic_folder(Path(root))
+    rows, skipped = [], []
+    for subject_dir in sorted(p for p in root.iterdir() if re.fullmatch(r"s\d+", p.name)):
+        subject = f"s{int(subject_dir.name[1:]):02d}"
+        for label, code in SMIC_CODES.items():
+            for clip_dir in sorted(
+                p for p in (subject_dir / "micro" / label).glob("*") if p.is_dir()
+            ):
+                match = re.fullmatch(rf"s(\d+)_{code}_(\d+)", clip_dir.name)
+                video = f"{subject}_{code}_{int(match.group(2)):02d}" if match else clip_dir.name
+                if match is None or int(match.group(1)) != int(subject_dir.name[1:]):
+                    skipped.append(
+                        {
+                            "sample": f"{subject}/{label}/{clip_dir.name}",
+                            "reason": f"clip folder {clip_dir} is not named {subject_dir.name}_"
+                            f"{code}_<k> as SMIC-HS names the {label} clips of that subject",
+                            "kind": "path",
+                        }
+                    )
+                    continue
+                frames = list_frames(clip_dir)
+                rows.append(
+                    {
+                        "sample": video,
+                        "subject": subject,
+                        "video": video,
+                        "label": label,
+                        "onset": min(frames) if frames else "",
+                        "apex": "",
+                        "offset": max(frames) if frames else "",
+                        "clip_dir": (subject_dir.name, "micro", label, clip_dir.name),
+                    }
+                )
+    if not rows and not skipped:
+        raise DataError(f"{root}: no clip folder under s<N>/micro/{{{','.join(SMIC_CODES)}}}/.")
+    return pd.DataFrame(rows), skipped, notes + [f"SMIC-HS tree {root}: {len(rows)} clip folders"]
+
+
+def load_smic(
+    root: str | Path,
+    classes: list[str] | None = None,
+    apex_fill: str = "spot",
+    fps: float | None = None,
+    dataset: str = "smic",
+    apex_spotting: str = "frame_difference",
+) -> LoadResult:
+    """SMIC-HS (Li et al. 2013), 100 fps: the frame tree alone (see smic_rows).
+
+    The apex is not annotated: apex_fill 'spot' (the default) spots it from the frames with
+    mer.spotting, 'midpoint' takes the middle of the clip, 'drop' skips every clip.
+    """
+    rows, skipped, notes = smic_rows(root)
+    root = Path(root)
+    smic_root, _ = _smic_folder(root)
+    if rows.empty:
+        return LoadResult(pd.DataFrame(columns=SAMPLE_COLUMNS), skipped, notes)
+    # The apex of every SMIC clip is missing: apex_fill decides (the SMIC-HS release has none).
+    rows, dropped, filled = fill_missing_apex(rows, apex_fill, lambda row: row["sample"])
+    rows["fps"] = fps or FPS["smic"]
+    clip_dirs = dict(zip(rows["sample"], rows["clip_dir"], strict=True))
+    result = build_samples(
+        rows.drop(columns="clip_dir"),
+        smic_root,
+        classes or SMIC_CLASSES,
+        dataset,
+        clip_dir_of=lambda row: clip_dirs[row["sample"]],
+        skipped=skipped + dropped,
+        apex_spotting=apex_spotting if apex_fill == "spot" else None,
+    )
+    if filled:  # one note per clip would repeat the same fact 164 times
+        filled = [f"apex set to the midpoint of onset..offset for {len(filled)} clips"]
+    result.notes = notes + filled + result.notes
+    return result
+
+
+def read_composite(path: str | Path) -> pd.DataFrame:
+    """combined_3class_gt.csv: database, subject, video, label (0/1/2), no header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"composite list {path} does not exist; set dataset.annotations.")
+    rows = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+    if rows.shape[1] != 4 or rows.iloc[0, 3].strip().lower() == "label":
+        # A header row is allowed: drop it if the first label cell is not a number.
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if rows.shape[1] != 4:
+        raise DataError(
+            f"{path}: expected 4 columns (database, subject, video, label 0/1/2), "
+            f"found {rows.shape[1]}; use the MEGC 2019 combined_3class_gt.csv."
+        )
+    rows.columns = ["database", "subject", "video", "label"]
+    rows = rows.map(str.strip)
+    rows["database"] = rows["database"].str.lower()
+    unknown = sorted(set(rows["database"]) - set(MEGC2019_DATABASES))
+    bad_labels = sorted(set(rows["label"]) - {"0", "1", "2"})
+    if unknown or bad_labels:
+        raise DataError(
+            f"{path}: databases {unknown} (expected {list(MEGC2019_DATABASES)}) or labels "
+            f"{bad_labels} (expected 0, 1, 2) are not MEGC 2019 composite values."
+        )
+    return rows
+
+
+def _composite_source_id(database: str, subject: str, video: str) -> str:
+    """The composite row's sample id in its source loader's table."""
+    if database == "casme2":
+        return f"{subject}_{video}"  # sub01 + EP02_01f
+    return video  # SAMM 006_1_2, SMIC s01_ne_01
+
+
+def load_megc2019(
+    annotations: str | Path,
+    sources: dict[str, dict],
+    classes: list[str] | None = None,
+    apex_fill: str = "spot",
+    dataset: str = "megc2019",
+    apex_spotting: str = "frame_difference",
+) -> LoadResult:
+    """MEGC 2019 composite (See et al. 2019): 442 clips of CASME II, SMIC-HS and SAMM, 3 classes.
+
+    `annotations` is combined_3class_gt.csv; `sources` gives each database's frames and sheet:
+    {"casme2": {"root", "annotations", "layout"}, "smic": {"root"}, "samm": {"root",
+    "annotations"}}. Onset/apex/offset come from each source's loader; the label is the
+    composite's (0 negative, 1 positive, 2 surprise). Ids are prefixed with the database
+    (casme2_sub01, smic_s01, samm_006) so that subjects stay apart across databases, and the
+    `dataset` column holds the source database. `apex_fill` applies to every source: 'spot'
+    spots SMIC's apex and the two SAMM apexes outside onset..offset from the frames.
+    """
+    classes = classes or MEGC2019_CLASSES
+    missing_classes = sorted(set(MEGC2019_CLASSES) - {c.lower() for c in classes})
+    if missing_classes:
+        raise DataError(f"the MEGC 2019 composite needs the classes {MEGC2019_CLASSES}.")
+    composite = read_composite(annotations)
+    notes = [f"composite list {Path(annotations).name}: {len(composite)} rows"]
+    kept, skipped = [], []
+    for database in MEGC2019_DATABASES:
+        wanted = composite[composite["database"] == database]
+        if wanted.empty:
+            continue
+        source = sources.get(database)
+        if not source or "root" not in source:
+            raise DataError(
+                f"the composite lists {len(wanted)} {database} clips but dataset.sources."
+                f"{database}.root is not set; give the folder of its frames."
+            )
+        loaded = load_source(database, source, apex_fill, apex_spotting)
+        notes += [f"{database}: {note}" for note in loaded.notes]
+        by_id = loaded.samples.set_index("sample")
+        reasons = {s["sample"]: s["reason"] for s in loaded.skipped}
+        for _, row in wanted.iterrows():
+            source_id = _composite_source_id(database, row["subject"], row["video"])
+            sample = f"{database}_{source_id}"
+            if source_id not in by_id.index:
+                reason = reasons.get(source_id, f"not found in the {database} sheet or frames")
+                skipped.append(
+                    {"sample": sample, "reason": f"{database}: {reason}", "kind": "folder"}
+                )
+                continue
+            found = by_id.loc[source_id]
+            label = normalise_label(MEGC2019_CLASSES[int(row["label"])], classes)
+            kept.append(
+                {
+                    **found.to_dict(),
+                    "sample": sample,
+                    "dataset": database,
+                    "subject": f"{database}_{_composite_subject(database, found['subject'])}",
+                    "label": label,
+                }
+            )
+    samples = pd.DataFrame(kept, columns=SAMPLE_COLUMNS)
+    counts = samples.groupby("dataset").size().to_dict() if len(samples) else {}
+    notes.append(f"samples per source database: {counts}")
+    return LoadResult(samples=samples, skipped=skipped, notes=notes)
+
+
+def _composite_subject(database: str, subject: str) -> str:
+    # CASME II's loader keeps the sheet's '01'; its folders (and MEGC 2019) say sub01.
+    return f"sub{subject}" if database == "casme2" else subject
+
+
+def load_source(
+    database: str, source: dict, apex_fill: str, apex_spotting: str = "frame_difference"
+) -> LoadResult:
+    """One database of the composite, every emotion kept (the composite relabels them)."""
+    root = source["root"]
+    if database == "smic":
+        return load_smic(root, SMIC_CLASSES, apex_fill, source.get("fps"), "smic", apex_spotting)
+    annotations = source.get("annotations") or find_annotations(database, root)
+    if database == "casme2":
+        return load_casme2(
+            annotations,
+            root,
+            ALL_EMOTIONS["casme2"],
+            source.get("layout", "cropped"),
+            apex_fill,
+            source.get("fps"),
+            "casme2",
+            apex_spotting,
+        )
+    return load_samm(
+        annotations, root, ALL_EMOTIONS["samm"], apex_fill, source.get("fps"), "samm", apex_spotting
+    )
 
 
 def find_annotations(loader: str, root: str | Path) -> Path:
@@ -260,15 +515,27 @@ def load(
     fps: float | None = None,
     layout: str = "cropped",
     apex_fill: str = "midpoint",
+    apex_spotting: str = "frame_difference",
+    sources: dict[str, dict] | None = None,
 ) -> LoadResult:
     """Dispatch to the loader named in the config (dataset.loader)."""
     dataset = dataset or loader
+    if loader != "smic" and not annotations:
+        raise DataError(f"the {loader} loader needs an annotation file (dataset.annotations).")
+    if loader != "megc2019" and not root:
+        raise DataError(f"the {loader} loader needs the frames' folder (dataset.root).")
     if loader == "casme2":
-        return load_casme2(annotations, root, classes, layout, apex_fill, fps, dataset)
+        return load_casme2(
+            annotations, root, classes, layout, apex_fill, fps, dataset, apex_spotting
+        )
     if loader == "samm":
-        return load_samm(annotations, root, classes, apex_fill, fps, dataset)
+        return load_samm(annotations, root, classes, apex_fill, fps, dataset, apex_spotting)
+    if loader == "smic":
+        return load_smic(root, classes, apex_fill, fps, dataset, apex_spotting)
+    if loader == "megc2019":
+        return load_megc2019(annotations, sources or {}, classes, apex_fill, dataset, apex_spotting)
     if loader == "table":
         if not classes:
             raise DataError("the table loader needs the class names (dataset.classes).")
-        return load_table(annotations, root, classes, dataset, fps, apex_fill)
+        return load_table(annotations, root, classes, dataset, fps, apex_fill, apex_spotting)
     raise DataError(f"unknown loader {loader!r}; use one of {list(LOADERS)}.")

@@ -56,6 +56,11 @@ DEFINITIONS = {
     "across_seeds": f"mean and sample standard deviation (ddof {STD_DDOF}) over seeds; "
     "std is null with a single seed",
 }
+DEFINITIONS_PER_DATABASE = (
+    "the pooled predictions of one seed restricted to one source database (samples.tsv's "
+    "dataset column), scored over the classes present in that database's truth; the models "
+    "are the composite's LOSO models, trained on all databases"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +271,22 @@ def per_subject(predictions: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([mean_row])], ignore_index=True)
 
 
+def per_database(predictions: pd.DataFrame, classes: list[str]) -> dict[str, dict]:
+    """Pooled scores of one seed within each source database (the `dataset` column of a
+    composite such as MEGC 2019): {database: {accuracy, macro_f1, uar, weighted_f1,
+    n_samples, n_folds}}, each over the classes present in that database's truth."""
+    _single_seed(predictions)
+    scores = {}
+    for database, group in predictions.groupby("dataset", sort=True):
+        database_scores = scores_from_confusion(confusion_matrix(group, classes))
+        scores[str(database)] = {
+            **{name: database_scores[name] for name in HEADLINE_METRICS},
+            "n_samples": int(len(group)),
+            "n_folds": int(group["subject"].nunique()),
+        }
+    return scores
+
+
 def across_seeds(per_seed: dict[int, dict], metric_names=HEADLINE_METRICS) -> dict:
     """{metric: {"mean", "std", "n_seeds"}} over seeds; std is the sample standard deviation
     (ddof 1), None with a single seed (not estimable; 0 would claim no variation)."""
@@ -407,7 +428,9 @@ def score_experiment(
                 f"{sorted(only_first)[:5]} only in seed {seeds[0]}"
             )
 
-    pooled_by_seed, subject_mean_by_seed = {}, {}
+    databases = sorted(predictions["dataset"].unique()) if "dataset" in predictions else []
+    by_database = len(databases) > 1  # a breakdown only where several databases are pooled
+    pooled_by_seed, subject_mean_by_seed, database_by_seed = {}, {}, {}
     per_class_tables, per_subject_tables = [], []
     confusion_sum = None
     for seed in seeds:
@@ -420,6 +443,8 @@ def score_experiment(
             "n_folds": pooled["n_folds"],
             "confusion": pooled["confusion"].to_numpy().tolist(),
         }
+        if by_database:
+            database_by_seed[seed] = per_database(seed_predictions, classes)
         mean_row = subject_table.iloc[-1]
         subject_mean_by_seed[seed] = {name: float(mean_row[name]) for name in SUBJECT_METRICS}
         per_class_tables.append(pooled["per_class"].reset_index().assign(seed=seed))
@@ -455,6 +480,19 @@ def score_experiment(
         "confusion_files": "counts summed over seeds (each sample once per seed)",
         "definitions": DEFINITIONS,
     }
+    if by_database:
+        metrics["per_database"] = {
+            database: {
+                "n_samples": database_by_seed[seeds[0]][database]["n_samples"],
+                "n_folds": database_by_seed[seeds[0]][database]["n_folds"],
+                "per_seed": {seed: database_by_seed[seed][database] for seed in seeds},
+                "across_seeds": across_seeds(
+                    {seed: database_by_seed[seed][database] for seed in seeds}
+                ),
+            }
+            for database in databases
+        }
+        metrics["definitions"] = {**DEFINITIONS, "per_database": DEFINITIONS_PER_DATABASE}
     return ExperimentScores(
         metrics=_json_ready(metrics),
         per_class=per_class_table,
@@ -470,6 +508,7 @@ def evaluate_experiment(
     out_dir: str | Path,
     experiment: str,
     subjects: list[str] | None = None,
+    databases: dict[str, str] | None = None,
 ) -> dict:
     """Read, score and write one experiment's predictions into out_dir:
 
@@ -478,10 +517,17 @@ def evaluate_experiment(
     (every seed, with a seed column), confusion.csv and confusion_normalised.csv (counts
     summed over seeds, each sample counted once per seed; the normalised rows are then the
     mean over seeds of the per-seed row shares), confusion.png, per_class_f1.png.
+    `databases` (sample -> source database, from samples.tsv) adds per_database scores to
+    metrics.json when the samples come from several databases.
     Returns the metrics.json content.
     """
     out_dir = Path(out_dir)
     predictions = read_predictions(seed_dirs, subjects, classes)
+    if databases is not None:
+        unknown = sorted(set(predictions["sample"]) - set(databases))
+        if unknown:
+            raise ValueError(f"predicted samples {unknown[:5]} are not in the samples table")
+        predictions["dataset"] = predictions["sample"].map(databases)
     scores = score_experiment(predictions, classes, experiment)
     metrics = scores.metrics
     files.write_text_atomic(
@@ -557,15 +603,26 @@ PUBLISHED: tuple[PublishedResult, ...] = (
     ),
 )
 PUBLISHED_DATASETS = ("CASME II", "SAMM")
+COMPOSITE = "MEGC 2019 composite"
+# The full composite (442 clips, 68 subjects, LOSO), (method, UF1, UAR) as published and
+# quoted in issue 10 (MEGC 2019 results: See et al. 2019, Liong et al. 2019, Gan et al. 2019).
+PUBLISHED_COMPOSITE = (
+    ("LBP-TOP", "0.5882", "0.5785"),
+    ("OFF-ApexNet", "0.7196", "0.7096"),
+    ("STSTNet", "0.7353", "0.7605"),
+)
 
 
 def published_dataset(dataset: str) -> str | None:
-    """'CASME II' / 'SAMM' for a dataset name such as casme2, CASME_II, samm; else None."""
+    """'CASME II' / 'SAMM' / the composite for a dataset name such as casme2, CASME_II, samm,
+    megc2019; else None."""
     key = re.sub(r"[^a-z0-9]", "", dataset.lower())
     if key in ("casme2", "casmeii"):
         return "CASME II"
     if key == "samm":
         return "SAMM"
+    if key.startswith("megc2019") or key == "composite":
+        return COMPOSITE
     return None
 
 
@@ -657,13 +714,54 @@ def summary(
         cells = [_mean_std(subject_mean[name]) for name in SUBJECT_METRICS]
         lines.append(f"| {experiment} | " + " | ".join(cells) + " |")
 
+    lines += _per_database_markdown(metrics_by_experiment)
     if published:
         lines += _published_markdown(dataset, synthetic)
     return table, "\n".join(lines) + "\n"
 
 
+def _per_database_markdown(metrics_by_experiment: dict[str, dict]) -> list[str]:
+    """Pooled UF1 / UAR within each source database, for experiments that have them."""
+    with_breakdown = {e: m for e, m in metrics_by_experiment.items() if m.get("per_database")}
+    if not with_breakdown:
+        return []
+    lines = [
+        "",
+        "## Per source database: pooled within each database, mean ± std over seeds",
+        "",
+        "The same LOSO models (trained on all databases), their test predictions split by the "
+        "database each clip comes from.",
+        "",
+        "| experiment | database | macro-F1 (UF1) | UAR | accuracy | folds | samples |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for experiment, metrics in with_breakdown.items():
+        for database, scores in metrics["per_database"].items():
+            cells = [_mean_std(scores["across_seeds"][n]) for n in ("macro_f1", "uar", "accuracy")]
+            counts = [str(scores["n_folds"]), str(scores["n_samples"])]
+            lines.append(f"| {experiment} | {database} | " + " | ".join(cells + counts) + " |")
+    return lines
+
+
+def _published_composite_markdown() -> list[str]:
+    lines = [
+        "",
+        f"## Published on the {COMPOSITE} (full composite, LOSO over 68 subjects)",
+        "",
+        "Copied from the publications, not produced by this workflow. Many later methods "
+        "chose their epoch or model on the test subject (leaky), which ours never does; "
+        "compare with that in mind.",
+        "",
+        "| method | UF1 (published) | UAR (published) |",
+        "|---|---|---|",
+    ]
+    return lines + [f"| {method} | {uf1} | {uar} |" for method, uf1, uar in PUBLISHED_COMPOSITE]
+
+
 def _published_markdown(dataset: str, synthetic: bool) -> list[str]:
     matching = published_dataset(dataset)
+    if matching == COMPOSITE:
+        return _published_composite_markdown()
     shown = [matching] if matching else list(PUBLISHED_DATASETS)
     lines = [
         "",

@@ -115,7 +115,7 @@ FIXES = {
     "apex missing": (
         "apex not annotated",
         "set dataset.apex_fill: midpoint to keep the row with its apex at the middle of "
-        "onset..offset",
+        "onset..offset, or dataset.apex_fill: spot to spot it from the frames (mer.spotting)",
     ),
     "frame numbers": (
         "onset/apex/offset not frame numbers",
@@ -127,7 +127,8 @@ FIXES = {
     ),
     "apex range": (
         "apex outside onset..offset",
-        "an annotation error: correct the row in a copy of the annotation file, or leave it out",
+        "an annotation error: correct the row in a copy of the annotation file, leave it out, "
+        "or set dataset.apex_fill: spot to spot the apex from the frames",
     ),
     "path": (
         "clip folder name not a plain name inside the data root",
@@ -196,17 +197,23 @@ def frame_cell(value) -> int | None:
     return None
 
 
+APEX_FILLS = ("midpoint", "drop", "spot")
+
+
 def fill_missing_apex(
     rows: pd.DataFrame, apex_fill: str, sample_of
 ) -> tuple[pd.DataFrame, list[dict], list[str]]:
-    """Apply the missing-apex policy: 'midpoint' of onset..offset, or 'drop' the row.
+    """Apply the missing-apex policy: 'midpoint' of onset..offset, or 'drop' the row; 'spot'
+    keeps the rows as they are for build_samples(apex_spotting=...) to spot the apex.
 
     Returns the rows to keep, the dropped rows as skip entries and a note per filled row.
     Rows whose onset or offset is not a number are left for build_samples to report.
     """
-    if apex_fill not in ("midpoint", "drop"):
-        raise DataError(f"apex_fill must be 'midpoint' or 'drop', not {apex_fill!r}")
+    if apex_fill not in APEX_FILLS:
+        raise DataError(f"apex_fill must be one of {list(APEX_FILLS)}, not {apex_fill!r}")
     rows = rows.copy()
+    if apex_fill == "spot":  # build_samples spots the apex from the frames (apex_spotting)
+        return rows, [], []
     keep, skipped, notes = [], [], []
     for index, row in rows.iterrows():
         onset, apex, offset = (frame_cell(row[k]) for k in ("onset", "apex", "offset"))
@@ -249,6 +256,7 @@ def build_samples(
     skipped: list[dict] | None = None,
     frame_pattern: str | None = None,
     check_images: bool = True,
+    apex_spotting: str | None = None,
 ) -> LoadResult:
     """Validate annotation rows (subject, video, onset, apex, offset, label, fps) against disk.
 
@@ -257,6 +265,9 @@ def build_samples(
     else subject_video. `frame_pattern` restricts which file names count as frames.
     `check_images` decodes every frame from onset to offset, so that an unreadable frame or a
     mixed frame size is found here, before any per-sample job exists.
+    `apex_spotting` (a mer.spotting method): a row whose apex is missing or outside
+    onset..offset gets the apex spotted from its frames (listed in the notes) instead of
+    being skipped; this reads the clip, about as costly as one read of its frames.
     Rows that cannot be used are skipped with a reason, never dropped silently.
     """
     root = Path(root)
@@ -264,7 +275,7 @@ def build_samples(
         raise DataError(f"data root {root} is not a folder; set dataset.root (or --root).")
     clip_dir_of = clip_dir_of or (lambda row: (str(row["subject"]), str(row["video"])))
     skipped = list(skipped or [])
-    kept = []
+    kept, spotted = [], []
     for _, row in rows.iterrows():
         sample = _default_sample(row)
 
@@ -276,6 +287,14 @@ def build_samples(
             skip(f"label {row['label']!r} is not one of the configured classes {classes}", "label")
             continue
         onset, apex, offset = (frame_cell(row[k]) for k in ("onset", "apex", "offset"))
+        spot_reason = None
+        if apex_spotting and None not in (onset, offset) and onset <= offset:
+            if apex is None:
+                spot_reason = f"apex {row['apex']!r} not annotated"
+            elif not onset <= apex <= offset:
+                spot_reason = f"annotated apex {apex} outside onset {onset} .. offset {offset}"
+            if spot_reason:
+                apex = onset  # a placeholder until the frames are read below
         if None in (onset, apex, offset):
             skip(
                 f"onset/apex/offset {row['onset']!r}/{row['apex']!r}/{row['offset']!r} "
@@ -323,6 +342,13 @@ def build_samples(
         if problem:
             skip(problem, "image")
             continue
+        if spot_reason:
+            try:
+                apex = onset + _spotted_apex(clip_dir, onset, offset, apex_spotting)
+            except DataError as error:
+                skip(f"apex spotting failed: {error}", "frames")
+                continue
+            spotted.append(f"{sample} ({spot_reason}) -> {apex}")
         kept.append(
             {
                 "sample": sample,
@@ -346,7 +372,21 @@ def build_samples(
             f"sample ids are not unique: {sorted(set(samples['sample'][duplicated]))}; "
             "each subject/video pair must appear once in the annotations."
         )
-    return LoadResult(samples=samples, skipped=skipped)
+    notes = []
+    if spotted:
+        notes.append(
+            f"apex spotted from the frames (mer.spotting, method {apex_spotting}) for "
+            f"{len(spotted)} row(s): " + "; ".join(spotted)
+        )
+    return LoadResult(samples=samples, skipped=skipped, notes=notes)
+
+
+def _spotted_apex(clip_dir: Path, onset: int, offset: int, method: str) -> int:
+    """The spotted apex as an offset from the onset frame."""
+    from mer.clips import load_clip  # clips imports this module
+    from mer.spotting import spot_apex
+
+    return spot_apex(load_clip(clip_dir, onset, offset), 0, method)
 
 
 def load_table(
@@ -356,6 +396,7 @@ def load_table(
     dataset: str,
     fps: float | None = None,
     apex_fill: str = "midpoint",
+    apex_spotting: str = "frame_difference",
 ) -> LoadResult:
     """Generic loader: a CSV/TSV with subject, video, onset, apex, offset, label (and fps).
 
@@ -382,8 +423,9 @@ def load_table(
             raise DataError(f"{annotations}: no fps column; add one or set dataset.fps.")
         rows["fps"] = fps
     rows, skipped, notes = fill_missing_apex(rows, apex_fill, _default_sample)
-    result = build_samples(rows, root, classes, dataset, skipped=skipped)
-    result.notes += notes
+    spotting = apex_spotting if apex_fill == "spot" else None
+    result = build_samples(rows, root, classes, dataset, skipped=skipped, apex_spotting=spotting)
+    result.notes = notes + result.notes
     return result
 
 

@@ -4,6 +4,7 @@ import copy
 import functools
 import json
 import os
+import shlex
 
 import pandas as pd
 
@@ -36,8 +37,10 @@ if SYNTHETIC:
     DATA_ROOT = f"{SYNTH_DIR}/frames"
     ANNOTATIONS = f"{SYNTH_DIR}/annotations.csv"
 else:
-    DATA_ROOT = DATASET["root"]
-    ANNOTATIONS = DATASET["annotations"]
+    # SMIC-HS has no annotation file (its tree is the annotation); the MEGC 2019 composite
+    # reads its databases' frames from dataset.sources instead of one root.
+    DATA_ROOT = DATASET.get("root", "")
+    ANNOTATIONS = DATASET.get("annotations", "")
 # The synthetic set is written as a table; casme2 and samm read the official sheets.
 LOADER = "table" if SYNTHETIC else DATASET["loader"]
 # Face crop of uncropped frames (mer.crop): resolved here, wired into the per-clip stage.
@@ -50,7 +53,9 @@ CROP = dict(
 def dataset_inputs(wildcards):
     """The annotation table: made by the synth rule, or a real dataset's file on disk (an
     input either way, so that editing it reruns the samples table)."""
-    return [ANNOTATIONS]
+    sheets = [source["annotations"] for source in DATASET.get("sources", {}).values()
+              if source.get("annotations")]
+    return [ANNOTATIONS] * bool(ANNOTATIONS) + sheets
 
 
 def dataset_previews():

@@ -45,8 +45,9 @@ checkpoint samples:
         table=f"{DATA_DIR}/samples.tsv",
         report=f"{DATA_DIR}/samples_report.md",
     params:
-        root=DATA_ROOT,
-        annotations=ANNOTATIONS,
+        # Optional: SMIC-HS has no annotation file, the MEGC 2019 composite no single root.
+        root=f"--root {shlex.quote(DATA_ROOT)}" if DATA_ROOT else "",
+        annotations=f"--annotations {shlex.quote(ANNOTATIONS)}" if ANNOTATIONS else "",
         classes=",".join(DATASET["classes"]),
         name=DATASET["name"],
         fps=f"--fps {DATASET['fps']}" if "fps" in DATASET else "",
@@ -54,14 +55,17 @@ checkpoint samples:
         layout=DATASET["layout"],
         apex_fill=DATASET["apex_fill"],
         on_bad_sample=config["on_bad_sample"],
+        apex_spotting=DATASET["apex_spotting"],
+        sources=json.dumps(DATASET.get("sources", {}), sort_keys=True),
     log:
         f"{LOGS}/samples.log",
     conda:
         ENV
     shell:
-        "mer samples --loader {params.loader} --root {params.root:q}"
-        " --annotations {params.annotations:q} --classes {params.classes:q}"
+        "mer samples --loader {params.loader} {params.root}"
+        " {params.annotations} --classes {params.classes:q}"
         " --dataset {params.name} {params.fps} --layout {params.layout}"
-        " --apex-fill {params.apex_fill} --on-bad-sample {params.on_bad_sample}"
+        " --apex-fill {params.apex_fill} --apex-spotting {params.apex_spotting}"
+        " --on-bad-sample {params.on_bad_sample} --sources-json {params.sources:q}"
         " --out {output.table} --report {output.report}"
         " > {log} 2>&1"

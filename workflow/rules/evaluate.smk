@@ -42,7 +42,8 @@ rule evaluate:
         ENV
     shell:
         "mer evaluate {params.out_dir} --experiment {params.experiment} --classes {params.classes:q}"
-        " --seed-dir {params.seed_dirs} --subjects {params.subjects:q} > {log} 2>&1"
+        " --seed-dir {params.seed_dirs} --subjects {params.subjects:q}"
+        " --samples-tsv {input.table} > {log} 2>&1"
 
 
 rule summary:
