@@ -22,6 +22,20 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/clean.smk"
 
 
+# Cheap aggregation steps run in the submitting Snakemake, not as cluster jobs: each takes
+# seconds, far less than a SLURM job's start-up. (Targets without a shell are local anyway.)
+localrules:
+    samples,
+    preview_synth,
+    contact_sheet,
+    evaluate,
+    summary,
+    sweep_summary,
+    alpha_plot,
+    training_curves,
+    report,
+
+
 rule all:
     input:
         rules.analysis.input,

@@ -111,6 +111,12 @@ MASK_DIR = f"{DATA_DIR}/masks/{DEFAULT_CHAIN['masks']}"
 
 def samples_table():
     """The checkpoint's samples table, indexed by sample (read once per table version)."""
+    if workflow.remote_exec:
+        # A cluster job (e.g. SLURM): the submitting Snakemake finished the checkpoint before
+        # submitting it, but this Snakemake's DAG lacks the checkpoint job and would reject
+        # parameters that read it, so read the table straight from the shared filesystem.
+        path = f"{DATA_DIR}/samples.tsv"
+        return _read_samples(path, os.path.getmtime(path))
     path = checkpoints.samples.get().output.table
     return _read_samples(path, os.path.getmtime(path))
 
@@ -134,9 +140,11 @@ def _sample_row(path, mtime, sample):
     return _read_samples(path, mtime).loc[sample]
 
 
-def subject_group(wildcards):
-    """One cluster submission per subject for the per-sample preprocessing jobs."""
-    return f"preprocess_{sample_row(wildcards).subject}"
+# The per-sample jobs (evm, flow, masks, lbptop_features) share one group: a cluster profile's
+# `group-components: preprocess=N` sends N samples' chains as one submission (profiles/slurm),
+# so a cluster sees tens of jobs, not thousands. A group per subject would not bundle them:
+# Snakemake submits each connected component of a group (one sample's chain) on its own.
+PREPROCESS_GROUP = "preprocess"
 
 
 def all_samples():

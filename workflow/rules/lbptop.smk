@@ -23,7 +23,7 @@ rule lbptop_features:
         mem_mb=1000,
         runtime=10,
     group:
-        subject_group
+        PREPROCESS_GROUP
     conda:
         ENV
     shell:

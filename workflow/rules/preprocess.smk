@@ -29,7 +29,7 @@ rule evm:
         mem_mb=1000,
         runtime=10,
     group:
-        subject_group
+        PREPROCESS_GROUP
     conda:
         ENV
     shell:
@@ -56,7 +56,7 @@ rule flow:
         mem_mb=1000,
         runtime=10,
     group:
-        subject_group
+        PREPROCESS_GROUP
     conda:
         ENV
     shell:
@@ -81,7 +81,7 @@ rule masks:
         mem_mb=500,
         runtime=5,
     group:
-        subject_group
+        PREPROCESS_GROUP
     conda:
         ENV
     shell:

@@ -1,0 +1,79 @@
+"""The tiny configuration submitted to a real single-node SLURM (.ci/slurm-up) gives the same
+predictions and metrics as a local run. Skips where SLURM cannot be started (not root, no apt)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, make_tiny, run_snakemake
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.timeout(900)]
+STATE = "/tmp/mer-slurm-test"
+# Below the test's timeout, so that teardown (scancel, daemons stopped) always runs.
+SLURM_RUN_LIMIT_S = 600
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    if shutil.which("sbatch") is None and (os.geteuid() != 0 or shutil.which("apt-get") is None):
+        pytest.skip("no SLURM here and no root apt-get to install one")
+    started = subprocess.run(
+        [str(REPO / ".ci" / "slurm-up"), STATE], capture_output=True, text=True, timeout=300
+    )
+    try:
+        if started.returncode != 0:
+            pytest.skip(f"SLURM could not be started: {started.stderr.strip()}")
+        yield STATE
+    finally:
+        subprocess.run([str(REPO / ".ci" / "slurm-down"), STATE], capture_output=True, timeout=120)
+
+
+def tiny_workdir(path):
+    path.mkdir()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"mscnn": {}}  # one experiment: the wiring, in fewer jobs
+    (path / "config.yaml").write_text(yaml.safe_dump(make_tiny(config)))
+    return path
+
+
+def outputs(workdir, name):
+    """Every `name` file under results/, keyed by its path relative to workdir."""
+    return {p.relative_to(workdir): p for p in sorted((workdir / "results").rglob(name))}
+
+
+def test_tiny_run_on_slurm_matches_the_local_run(slurm_cluster, tmp_path):
+    local = tiny_workdir(tmp_path / "local")
+    cluster = tiny_workdir(tmp_path / "cluster")
+    run_snakemake(local, "--cores", "2")
+
+    command = [
+        "timeout", "-k", "20", str(SLURM_RUN_LIMIT_S),
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cluster),
+        "--profile", str(REPO / "profiles" / "slurm-ci"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cluster)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-5000:]
+    # The per-sample and per-fold jobs really went through sbatch.
+    submitted = list((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert any("rule_train" in str(p) for p in submitted), log[-3000:]
+    # All per-sample chains went as one group submission (profiles/slurm-ci group-components).
+    assert sum("group_preprocess" in str(p) for p in submitted) == 1, submitted
+
+    predictions = outputs(local, "predictions.csv")
+    assert len(predictions) >= 2
+    assert predictions.keys() == outputs(cluster, "predictions.csv").keys()
+    for relative in predictions:
+        pd.testing.assert_frame_equal(
+            pd.read_csv(local / relative), pd.read_csv(cluster / relative), obj=str(relative)
+        )
+    metrics = outputs(local, "metrics.json")
+    assert metrics and metrics.keys() == outputs(cluster, "metrics.json").keys()
+    for relative in metrics:
+        assert (local / relative).read_text() == (cluster / relative).read_text(), relative
+    assert (cluster / "results/synthetic/report.html").stat().st_size > 10_000
