@@ -64,3 +64,24 @@ def test_priors_must_name_the_configured_classes(workdir):
     result = run_snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     assert "class_priors" in result.stderr + result.stdout
+
+
+def test_schema_defaults_equal_the_shipped_config(default_config):
+    """A key left out of a user's config must mean what config.yaml says it means."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    mismatches = []
+
+    def compare(node, values, path):
+        for key, sub in node.get("properties", {}).items():
+            if not isinstance(values, dict) or key not in values:
+                continue
+            if "default" in sub and not isinstance(sub["default"], dict):
+                if sub["default"] != values[key]:
+                    mismatches.append(
+                        f"{path}{key}: schema {sub['default']!r}, config {values[key]!r}"
+                    )
+            compare(sub, values[key], f"{path}{key}.")
+
+    compare(schema, shipped, "")
+    assert not mismatches, mismatches
