@@ -81,7 +81,17 @@ def test_killed_training_resumes_after_its_last_epoch_and_ends_identical(three_s
 
     log = open(tmp_path / "killed.log", "w")
     process = subprocess.Popen(train_command(killed, three_subjects), env=env(), stdout=log)
-    wait_for(lambda: epochs_in(killed / "resume.pt") >= 2, process)
+    # Each epoch replaces resume.pt (new mtime); stat it rather than load it while polling.
+    saves = set()
+
+    def saved_twice():
+        try:
+            saves.add((killed / "resume.pt").stat().st_mtime_ns)
+        except FileNotFoundError:
+            pass
+        return len(saves) >= 2
+
+    wait_for(saved_twice, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     done = epochs_in(killed / "resume.pt")
