@@ -10,13 +10,15 @@ Everything is measured in this run, on synthetic data (the `mer` CLI must be on 
    samples table is generated once, then the dry run of rule all is timed (median);
 2. preprocessing (evm -> flow -> masks -> shards, target all_shards) of base-subjects x k
    subjects for each scale k, timed after the dataset and samples table exist; printed as
-   seconds, seconds per sample and the ratio to 1x (linear growth: ratio ~ sample ratio).
+   wall and CPU seconds (all processes), per sample, and as ratios to 1x (linear growth:
+   time ratio ~ sample ratio). CPU seconds are the robust figure on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,34 +62,44 @@ def sample_count(workdir: Path) -> int:
     return len((workdir / "results/synthetic/samples.tsv").read_text().splitlines()) - 1
 
 
+def child_cpu_seconds() -> float:
+    """User + system CPU of the finished child processes (Snakemake and the jobs it waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         # Frames are never rendered beyond the synthesis (a dry run reads only samples.tsv).
         write_config(workdir, subjects, clips, 32, VARIANTS)
         snakemake(workdir, "results/synthetic/samples.tsv", "--cores", "2")
-        seconds = []
+        seconds, cpu_seconds = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), child_cpu_seconds()
             output = snakemake(workdir, "-n", "--quiet", "rules")
             seconds.append(time.perf_counter() - start)
+            cpu_seconds.append(child_cpu_seconds() - cpu_start)
         total = re.search(r"^total\s+(\d+)$", output, re.M).group(1)
         median = statistics.median(seconds)
         print(
             f"dry run, {sample_count(workdir)} samples, {subjects} subjects, "
             f"{3 + len(VARIANTS)} experiments, {total} jobs: median {median:.1f} s "
-            f"(runs: {', '.join(f'{s:.1f}' for s in seconds)})"
+            f"(runs: {', '.join(f'{s:.1f}' for s in seconds)}), "
+            f"CPU median {statistics.median(cpu_seconds):.1f} s"
         )
 
 
-def preprocessing_seconds(subjects: int, clips: int, cores: int) -> tuple[int, float]:
+def preprocessing_seconds(subjects: int, clips: int, cores: int) -> tuple[int, float, float]:
+    """Samples, wall seconds and CPU seconds of all_shards once the samples table exists."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         write_config(workdir, subjects, clips, 64, {})
         snakemake(workdir, "results/synthetic/samples.tsv", "--cores", str(cores))
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), child_cpu_seconds()
         snakemake(workdir, "all_shards", "--cores", str(cores))
-        return sample_count(workdir), time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, child_cpu_seconds() - cpu_start
+        return sample_count(workdir), wall, cpu
 
 
 def main() -> None:
@@ -105,11 +117,15 @@ def main() -> None:
         dry_run_seconds(args.subjects, args.clips, args.repeats)
     reference = None
     for scale in (int(k) for k in args.scales.split(",")):
-        n, seconds = preprocessing_seconds(args.base_subjects * scale, args.base_clips, args.cores)
-        reference = reference or (n, seconds)
+        n, wall, cpu = preprocessing_seconds(
+            args.base_subjects * scale, args.base_clips, args.cores
+        )
+        reference = reference or (n, wall, cpu)
+        # CPU seconds do not depend on what else the machine runs; wall seconds do.
         print(
-            f"preprocessing {scale}x: {n} samples in {seconds:.1f} s = {seconds / n:.2f} s/sample; "
-            f"vs 1x: samples x{n / reference[0]:.2f}, time x{seconds / reference[1]:.2f}"
+            f"preprocessing {scale}x: {n} samples, wall {wall:.1f} s ({wall / n:.2f} s/sample), "
+            f"CPU {cpu:.1f} s ({cpu / n:.2f} s/sample); vs 1x: samples x{n / reference[0]:.2f}, "
+            f"wall x{wall / reference[1]:.2f}, CPU x{cpu / reference[2]:.2f}"
         )
 
 

@@ -129,15 +129,7 @@ def _read_samples(path, mtime):
 
 
 def sample_row(wildcards):
-    path = checkpoints.samples.get().output.table
-    return _sample_row(path, os.path.getmtime(path), wildcards.sample)
-
-
-@functools.lru_cache(maxsize=None)
-def _sample_row(path, mtime, sample):
-    # Several input/params functions per job ask for the same row: one .loc per sample and
-    # table version keeps the DAG of a CASME II-sized run from spending seconds in pandas.
-    return _read_samples(path, mtime).loc[sample]
+    return samples_table().loc[wildcards.sample]
 
 
 # The per-sample jobs (evm, flow, masks, lbptop_features) share one group: a cluster profile's
