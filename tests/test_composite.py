@@ -15,12 +15,14 @@ from conftest import REPO, run_snakemake
 from mer import datasets, evaluate
 from mer.samples import DataError, read_samples
 
-COMPOSITE = (
-    Path(__file__).resolve().parents[2] / "shared/realdata/annotations/combined_3class_gt.csv"
-)
-ANNOTATIONS = COMPOSITE.parent
-needs_composite = pytest.mark.skipif(
-    not COMPOSITE.is_file(), reason="../shared/realdata (the MEGC 2019 composite list) is absent"
+# The composite list holds only ids and labels (as MEGC 2019 published it): vendored, so that
+# these tests run in any checkout. The official sheets it is checked against are not.
+COMPOSITE = Path(__file__).resolve().parent / "data" / "combined_3class_gt.csv"
+ANNOTATIONS = Path(__file__).resolve().parents[2] / "shared/realdata/annotations"
+needs_composite = pytest.mark.skipif(not COMPOSITE.is_file(), reason="tests/data lacks the list")
+needs_sheets = pytest.mark.skipif(
+    not (ANNOTATIONS / "CASME2-coding-20140508.xlsx").is_file(),
+    reason="../shared/realdata (the official CASME II / SAMM sheets) is absent",
 )
 # Emotion written into the fake CASME II / SAMM sheets for each composite label.
 SHEET_EMOTION = {
@@ -186,7 +188,7 @@ def test_a_composite_without_a_source_root_names_the_setting(tmp_path):
         datasets.load_megc2019(table, {"smic": {"root": str(tmp_path)}})
 
 
-@needs_composite
+@needs_sheets
 @pytest.mark.parametrize("database", ["casme2", "samm"])
 def test_every_composite_row_is_in_the_official_sheet(database):
     sheet = {"casme2": "CASME2-coding-20140508.xlsx", "samm": "SAMM_Micro_FACS_Codes_v2.xlsx"}
