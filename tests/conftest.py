@@ -19,18 +19,15 @@ def tiny_params() -> SynthParams:
     )
 
 
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command line that runs the project's Snakefile in workdir."""
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+            *args]  # fmt: skip
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the project's Snakefile in workdir (outputs stay out of the repository)."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        *args,
-    ]
+    command = snakemake_command(workdir, *args)
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{result.stdout}\n{result.stderr}")

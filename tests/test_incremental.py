@@ -7,13 +7,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
-from conftest import REPO, make_tiny, run_snakemake
+from conftest import REPO, make_tiny, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
@@ -174,19 +173,6 @@ def test_an_experiment_identical_to_mscnn_under_a_new_name_trains_nothing(comple
 
 
 # ---- a run killed mid-training --------------------------------------------------------
-
-
-def snakemake_command(workdir, *args) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        *args,
-    ]
 
 
 def fingerprint(path) -> tuple[int, str]:
