@@ -7,7 +7,8 @@ preprocessing wall time at 1x, 2x and 4x the samples.
 Everything is measured in this run, on synthetic data (the `mer` CLI must be on PATH):
 1. a config with ~subjects x clips samples (CASME II: 255 samples, 26 subjects), the default
    experiments plus three variants (own alpha, own flow method, own learning rate); its
-   samples table is generated once, then the dry run of rule all is timed (median);
+   samples table is generated once, then `snakemake -n` (rule all) is timed (median), and
+   the same at a quarter of the subjects as the in-run reference;
 2. preprocessing (evm -> flow -> masks -> shards, target all_shards) of base-subjects x k
    subjects for each scale k, timed after the dataset and samples table exist; printed as
    wall and CPU seconds (all processes), per sample, and as ratios to 1x (linear growth:
@@ -68,7 +69,8 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
+def dry_run(subjects: int, clips: int, repeats: int) -> tuple[int, int, float, float]:
+    """Samples, jobs, median wall and median CPU seconds of `snakemake -n` (rule all)."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         # Frames are never rendered beyond the synthesis (a dry run reads only samples.tsv).
@@ -77,17 +79,31 @@ def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
         seconds, cpu_seconds = [], []
         for _ in range(repeats):
             start, cpu_start = time.perf_counter(), child_cpu_seconds()
-            output = snakemake(workdir, "-n", "--quiet", "rules")
+            # Plain -n, as a user types it: the listing of every job is part of the cost.
+            output = snakemake(workdir, "-n")
             seconds.append(time.perf_counter() - start)
             cpu_seconds.append(child_cpu_seconds() - cpu_start)
-        total = re.search(r"^total\s+(\d+)$", output, re.M).group(1)
-        median = statistics.median(seconds)
-        print(
-            f"dry run, {sample_count(workdir)} samples, {subjects} subjects, "
-            f"{3 + len(VARIANTS)} experiments, {total} jobs: median {median:.1f} s "
-            f"(runs: {', '.join(f'{s:.1f}' for s in seconds)}), "
-            f"CPU median {statistics.median(cpu_seconds):.1f} s"
+        jobs = int(re.findall(r"^total\s+(\d+)$", output, re.M)[-1])
+        return sample_count(workdir), jobs, statistics.median(seconds), statistics.median(
+            cpu_seconds
         )
+
+
+def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
+    """The CASME II-sized dry run, and a quarter-sized one in the same run as its reference:
+    the ratio says whether the cost grows with the jobs (and not faster)."""
+    experiments = 3 + len(VARIANTS)
+    quarter = dry_run(max(2, subjects // 4), clips, repeats)
+    full = dry_run(subjects, clips, repeats)
+    for name, (n, jobs, wall, cpu) in (("reference (1/4)", quarter), ("CASME II-sized", full)):
+        print(
+            f"dry run {name}: {n} samples, {experiments} experiments, {jobs} jobs: "
+            f"wall median {wall:.2f} s, CPU median {cpu:.2f} s ({1000 * cpu / jobs:.2f} ms/job)"
+        )
+    print(
+        f"dry run vs reference: jobs x{full[1] / quarter[1]:.2f}, wall x{full[2] / quarter[2]:.2f}, "
+        f"CPU x{full[3] / quarter[3]:.2f}; CASME II-sized wall / 5 s target: {full[2] / 5:.2f}"
+    )
 
 
 def preprocessing_seconds(subjects: int, clips: int, cores: int) -> tuple[int, float, float]:
@@ -109,14 +125,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--base-subjects", type=int, default=2)
     parser.add_argument("--base-clips", type=int, default=4)
-    parser.add_argument("--scales", default="1,2,4")
+    parser.add_argument("--scales", default="1,2,4", help="\"\" skips preprocessing")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--skip-dry-run", action="store_true")
     args = parser.parse_args()
     if not args.skip_dry_run:
         dry_run_seconds(args.subjects, args.clips, args.repeats)
     reference = None
-    for scale in (int(k) for k in args.scales.split(",")):
+    for scale in (int(k) for k in args.scales.split(",") if k):
         n, wall, cpu = preprocessing_seconds(
             args.base_subjects * scale, args.base_clips, args.cores
         )

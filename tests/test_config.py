@@ -66,6 +66,23 @@ def test_priors_must_name_the_configured_classes(workdir):
     assert "class_priors" in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ({"evm": {"alpha": -1}}, ["experiments.bad_variant", "evm.alpha", "minimum"]),
+        ({"train": {"oversampler": "smot"}}, ["experiments.bad_variant", "train.oversampler"]),
+    ],
+)
+def test_workflow_names_the_experiment_and_key_of_a_bad_override(workdir, override, named):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["experiments"]["bad_variant"] = override
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    for word in named:
+        assert word in result.stderr + result.stdout
+
+
 def test_schema_defaults_equal_the_shipped_config(default_config):
     """A key left out of a user's config must mean what config.yaml says it means."""
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

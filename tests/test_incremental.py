@@ -5,6 +5,7 @@ nothing, and a run killed mid-training resumes without redoing finished folds.""
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -134,6 +135,24 @@ def test_learning_rate_change_reruns_training_and_downstream_only(completed_tiny
     jobs = planned_with(workdir, train=dict(learning_rate=0.005))
     assert jobs == {"train": 4, "evaluate": 2, "training_curves": 2, **REPORT_TAIL}
     assert_reruns(jobs, {}, not_rerun=(*PREPROCESSING, "shards", "lbptop_loso"))
+
+
+def test_an_edited_onset_recomputes_that_clip_only(completed_tiny_run, tmp_path):
+    """Fixing one clip's annotation recomputes its EVM, flow, mask and LBP-TOP features: the
+    jobs' params record the onset (as plain ints: numpy ints are not recorded by Snakemake,
+    and the EVM of an edited clip then silently stayed stale). No other clip is recomputed."""
+    source, _ = completed_tiny_run
+    workdir = tmp_path / "copy"
+    shutil.copytree(source, workdir, symlinks=True)  # keeps mtimes: the copy is up to date
+    annotations = next((workdir / "results/synthetic/dataset").glob("*/annotations.csv"))
+    header, first, *rest = annotations.read_text().splitlines()
+    fields = first.split(",")
+    onset = header.split(",").index("onset")
+    fields[onset] = str(int(fields[onset]) + 1)  # still before the apex (checked by samples)
+    annotations.write_text("\n".join([header, ",".join(fields), *rest]) + "\n")
+    run_snakemake(workdir, "results/synthetic/samples.tsv", "--cores", "1")
+    jobs = planned_jobs(workdir)
+    assert_reruns(jobs, {"evm": 1, "flow": 1, "masks": 1, "lbptop_features": 1})
 
 
 def test_filter_only_control_gets_its_own_artifacts(completed_tiny_run):

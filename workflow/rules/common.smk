@@ -6,13 +6,14 @@ import json
 import os
 import shlex
 
+import jsonschema
 import pandas as pd
+import yaml
 
 from mer.crop import crop_enabled
 from mer.files import param_key
 from mer.flow import resolve_params
 from mer.synth import SynthParams
-from snakemake.utils import validate
 
 RESULTS = config["results"]
 DATASET = config["dataset"]
@@ -109,16 +110,16 @@ DEFAULT_CHAIN = register_chain(config)
 MASK_DIR = f"{DATA_DIR}/masks/{DEFAULT_CHAIN['masks']}"
 
 
-def samples_table():
-    """The checkpoint's samples table, indexed by sample (read once per table version)."""
+def samples_version():
+    """The checkpoint's samples table: its path and mtime (the cache key of its readers)."""
     if workflow.remote_exec:
         # A cluster job (e.g. SLURM): the submitting Snakemake finished the checkpoint before
         # submitting it, but this Snakemake's DAG lacks the checkpoint job and would reject
         # parameters that read it, so read the table straight from the shared filesystem.
         path = f"{DATA_DIR}/samples.tsv"
-        return _read_samples(path, os.path.getmtime(path))
-    path = checkpoints.samples.get().output.table
-    return _read_samples(path, os.path.getmtime(path))
+    else:
+        path = checkpoints.samples.get().output.table
+    return path, os.path.getmtime(path)
 
 
 @functools.lru_cache(maxsize=4)
@@ -128,8 +129,22 @@ def _read_samples(path, mtime):
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _sample_rows(path, mtime):
+    # Plain Python values: Snakemake stores them as the jobs' params, so an edited onset,
+    # apex or offset reruns that clip (numpy integers are not stored). A dict lookup is also
+    # far cheaper than DataFrame.loc, which thousands of per-sample jobs call at every run.
+    return _read_samples(path, mtime).to_dict("index")
+
+
+def samples_table():
+    """The checkpoint's samples table, indexed by sample (read once per table version)."""
+    return _read_samples(*samples_version())
+
+
 def sample_row(wildcards):
-    return samples_table().loc[wildcards.sample]
+    """One sample's row of the samples table, as a dict of plain values."""
+    return _sample_rows(*samples_version())[wildcards.sample]
 
 
 # The per-sample jobs (evm, flow, masks, lbptop_features) share one group: a cluster profile's
@@ -180,13 +195,27 @@ def shared_key(key):
     return KEY_BY_DIGEST.setdefault(key.rsplit("-", 1)[1], key)
 
 
+# Experiments' settings are checked against the config schema, read once: Snakemake's
+# validate() re-reads and compiles it per call, ~40 ms for each of the ~20 variants.
+SETTINGS_VALIDATOR = jsonschema.Draft202012Validator(
+    yaml.safe_load(open(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")))
+)
+
+
+def check_settings(name, settings):
+    """A bad override fails at parse time, naming the experiment, the key and the rule."""
+    error = jsonschema.exceptions.best_match(SETTINGS_VALIDATOR.iter_errors(settings))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path)
+        raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
+
+
 def register_experiment(name, overrides):
     """Register an experiment's runs; return the key of its per-fold predictions."""
     overrides = dict(overrides)
     method = overrides.pop("method", "mscnn")
     settings = settings_with(overrides)
-    # An override is checked like the config itself: a bad value names its key.
-    validate(settings, "../schemas/config.schema.yaml")
+    check_settings(name, settings)
     if method == "lbptop":
         # Features of the raw clip (no magnification, no flow), as the datasets' baseline.
         features_key = param_key("lbptop", {**settings["lbptop"], "crop": CROP}, DATA_KEY)

@@ -4,12 +4,12 @@
 
 rule lbptop_features:
     input:
-        frames=lambda wc: sample_row(wc).frames_dir,
+        frames=lambda wc: sample_row(wc)["frames_dir"],
     output:
         f"{DATA_DIR}/features/{{features_key}}/{{sample}}.npy",
     params:
-        onset=lambda wc: sample_row(wc).onset,
-        offset=lambda wc: sample_row(wc).offset,
+        onset=lambda wc: sample_row(wc)["onset"],
+        offset=lambda wc: sample_row(wc)["offset"],
         run=lambda wc: next(
             r for r in LBPTOP_RUNS.values() if r["features_key"] == wc.features_key
         ),

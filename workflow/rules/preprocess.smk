@@ -12,14 +12,14 @@ wildcard_constraints:
 
 rule evm:
     input:
-        frames=lambda wc: sample_row(wc).frames_dir,
+        frames=lambda wc: sample_row(wc)["frames_dir"],
     output:
         f"{DATA_DIR}/evm/{{evm_key}}/{{sample}}.npz",
     params:
-        onset=lambda wc: sample_row(wc).onset,
-        apex=lambda wc: sample_row(wc).apex,
-        offset=lambda wc: sample_row(wc).offset,
-        fps=lambda wc: sample_row(wc).fps,
+        onset=lambda wc: sample_row(wc)["onset"],
+        apex=lambda wc: sample_row(wc)["apex"],
+        offset=lambda wc: sample_row(wc)["offset"],
+        fps=lambda wc: sample_row(wc)["fps"],
         evm=lambda wc: EVM_RUNS[wc.evm_key],
         options=lambda wc: evm_options(EVM_RUNS[wc.evm_key]),
     log:
@@ -73,7 +73,7 @@ rule masks:
         preview=f"{DATA_DIR}/masks/{{mask_key}}/preview/{{sample}}.png",
     params:
         masks=lambda wc: MASK_RUNS[wc.mask_key],
-        label=lambda wc: f"{wc.sample} {sample_row(wc).label}",
+        label=lambda wc: f"{wc.sample} {sample_row(wc)['label']}",
     log:
         f"{LOGS}/masks/{{mask_key}}/{{sample}}.log",
     threads: 1
