@@ -84,8 +84,11 @@ def dry_run(subjects: int, clips: int, repeats: int) -> tuple[int, int, float, f
             seconds.append(time.perf_counter() - start)
             cpu_seconds.append(child_cpu_seconds() - cpu_start)
         jobs = int(re.findall(r"^total\s+(\d+)$", output, re.M)[-1])
-        return sample_count(workdir), jobs, statistics.median(seconds), statistics.median(
-            cpu_seconds
+        return (
+            sample_count(workdir),
+            jobs,
+            statistics.median(seconds),
+            statistics.median(cpu_seconds),
         )
 
 
@@ -101,8 +104,9 @@ def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
             f"wall median {wall:.2f} s, CPU median {cpu:.2f} s ({1000 * cpu / jobs:.2f} ms/job)"
         )
     print(
-        f"dry run vs reference: jobs x{full[1] / quarter[1]:.2f}, wall x{full[2] / quarter[2]:.2f}, "
-        f"CPU x{full[3] / quarter[3]:.2f}; CASME II-sized wall / 5 s target: {full[2] / 5:.2f}"
+        f"dry run vs reference: jobs x{full[1] / quarter[1]:.2f}, "
+        f"wall x{full[2] / quarter[2]:.2f}, CPU x{full[3] / quarter[3]:.2f}; "
+        f"CASME II-sized wall / 5 s target: {full[2] / 5:.2f}"
     )
 
 
@@ -125,7 +129,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--base-subjects", type=int, default=2)
     parser.add_argument("--base-clips", type=int, default=4)
-    parser.add_argument("--scales", default="1,2,4", help="\"\" skips preprocessing")
+    parser.add_argument("--scales", default="1,2,4", help='"" skips preprocessing')
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--skip-dry-run", action="store_true")
     args = parser.parse_args()
