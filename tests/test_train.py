@@ -201,6 +201,23 @@ def test_shards_of_different_preprocessing_are_refused(tmp_path):
         train.train_fold(paths, "s1", config, 0, log=lambda _: None)
 
 
+@pytest.mark.parametrize("held_out", ["s1", "s2"])
+def test_a_truncated_shard_stops_training_naming_the_file(tmp_path, held_out):
+    """Whether the damaged shard is a training or the held-out subject's: the error names it
+    and the fix, instead of h5py's bare OSError."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for subject in ("s1", "s2", "s3"):
+        path = tmp_path / f"{subject}.h5"
+        variants = [easy_variants(rng, label) for label in (0, 1)]
+        shards.write_shard(path, subject, ["a", "b"], [0, 1], variants, CLASSES, {}, {})
+        paths.append(path)
+    paths[1].write_bytes(paths[1].read_bytes()[:2000])
+    config = train.TrainConfig.from_dict(QUICK)
+    with pytest.raises(shards.ShardError, match=r"s2\.h5.*delete it and rerun its shards job"):
+        train.train_fold(paths, held_out, config, 0, log=lambda _: None)
+
+
 def test_checkpoint_records_the_shards_preprocessing(tmp_path):
     rng = np.random.default_rng(0)
     paths = []

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 
-import h5py
 import numpy as np
 import torch
 
-from mer.shards import ShardError, read_shard
+from mer.shards import ShardError, open_shard, read_shard
 
 # Streams stored as uint8 images, scaled to 0..1 by the fixed factor 1/255; flow_uv is in px.
 UINT8_STREAMS = ("flow_image", "apex_gray", "masked_apex")
@@ -46,7 +45,7 @@ class ShardDataset(torch.utils.data.Dataset):
         self.subjects = set(subjects)
         parts = []
         for path in shard_paths:
-            with h5py.File(path, "r") as shard:
+            with open_shard(path) as shard:
                 if shard.attrs.get("subject") not in self.subjects:
                     continue
             part = read_shard(path, augmentations)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -86,36 +87,43 @@ def write_shard(
         )
 
 
-def read_shard(path: str | Path, augmentations: set[int] | None = None) -> dict:
-    """All arrays and attributes of a shard, verified; rows restricted to `augmentations`."""
+@contextmanager
+def open_shard(path: str | Path):
+    """A shard open for reading; a truncated or non-HDF5 file raises ShardError naming it."""
     try:
         with h5py.File(path, "r") as shard:
-            missing = [n for n in IMAGE_ARRAYS + ROW_ARRAYS if n not in shard]
-            if missing or "rows" not in shard.attrs:
-                raise ShardError(
-                    f"shard {path} lacks {missing or 'its row count'}; it is "
-                    "incomplete: delete it and rerun its shards job."
-                )
-            rows = int(shard.attrs["rows"])
-            lengths = {n: len(shard[n]) for n in IMAGE_ARRAYS + ROW_ARRAYS}
-            if set(lengths.values()) != {rows}:
-                raise ShardError(
-                    f"shard {path} holds arrays of lengths {lengths}, expected "
-                    f"{rows}: delete it and rerun its shards job."
-                )
-            augmentation = shard["augmentation"][:]
-            keep = (
-                np.ones(rows, bool)
-                if augmentations is None
-                else np.isin(augmentation, sorted(augmentations))
-            )
-            data = {n: shard[n][:][keep] for n in IMAGE_ARRAYS + ("label", "augmentation")}
-            data["sample"] = shard["sample"].asstr()[:][keep]
-            data["subject"] = shard["subject"].asstr()[:][keep]
-            data["attrs"] = dict(shard.attrs)
+            yield shard
     except (OSError, KeyError) as error:  # h5py's way of saying truncated or not HDF5
         raise ShardError(
             f"shard {path} cannot be read ({error}); it is damaged or "
             "incomplete: delete it and rerun its shards job."
         ) from error
+
+
+def read_shard(path: str | Path, augmentations: set[int] | None = None) -> dict:
+    """All arrays and attributes of a shard, verified; rows restricted to `augmentations`."""
+    with open_shard(path) as shard:
+        missing = [n for n in IMAGE_ARRAYS + ROW_ARRAYS if n not in shard]
+        if missing or "rows" not in shard.attrs:
+            raise ShardError(
+                f"shard {path} lacks {missing or 'its row count'}; it is "
+                "incomplete: delete it and rerun its shards job."
+            )
+        rows = int(shard.attrs["rows"])
+        lengths = {n: len(shard[n]) for n in IMAGE_ARRAYS + ROW_ARRAYS}
+        if set(lengths.values()) != {rows}:
+            raise ShardError(
+                f"shard {path} holds arrays of lengths {lengths}, expected "
+                f"{rows}: delete it and rerun its shards job."
+            )
+        augmentation = shard["augmentation"][:]
+        keep = (
+            np.ones(rows, bool)
+            if augmentations is None
+            else np.isin(augmentation, sorted(augmentations))
+        )
+        data = {n: shard[n][:][keep] for n in IMAGE_ARRAYS + ("label", "augmentation")}
+        data["sample"] = shard["sample"].asstr()[:][keep]
+        data["subject"] = shard["subject"].asstr()[:][keep]
+        data["attrs"] = dict(shard.attrs)
     return data

@@ -18,7 +18,6 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
@@ -28,6 +27,7 @@ from torch import nn
 from mer import __version__
 from mer.model import MSCNN, MSCNN_STREAMS
 from mer.reader import ShardDataset
+from mer.shards import open_shard
 
 OVERSAMPLERS = ("none", "random", "smote", "adasyn", "input")
 MONITORS = ("val_loss", "val_f1")
@@ -332,7 +332,7 @@ def train_fold(
     subject_labels, classes, subjects = {}, None, set()
     preprocessing = {}  # shard -> its upstream parameters and versions, for the checkpoint
     for path in shard_paths:
-        with h5py.File(path, "r") as shard:
+        with open_shard(path) as shard:
             subject = str(shard.attrs["subject"])
             classes = classes or json.loads(shard.attrs["classes"])
             subjects.add(subject)
