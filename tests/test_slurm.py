@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, make_tiny, run_snakemake
+from conftest import REPO, make_tiny
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.timeout(900)]
 STATE = "/tmp/mer-slurm-test"
@@ -46,10 +46,11 @@ def outputs(workdir, name):
     return {p.relative_to(workdir): p for p in sorted((workdir / "results").rglob(name))}
 
 
-def test_tiny_run_on_slurm_matches_the_local_run(slurm_cluster, tmp_path):
-    local = tiny_workdir(tmp_path / "local")
+def test_tiny_run_on_slurm_matches_the_local_run(slurm_cluster, completed_tiny_run, tmp_path):
+    # The local run is the shared tiny run (all experiments): its mscnn artifacts carry the
+    # same keys as this mscnn-only config's, so every cluster output has a local twin.
+    local, _ = completed_tiny_run
     cluster = tiny_workdir(tmp_path / "cluster")
-    run_snakemake(local, "--cores", "2")
 
     command = [
         "timeout", "-k", "20", str(SLURM_RUN_LIMIT_S),
@@ -66,15 +67,15 @@ def test_tiny_run_on_slurm_matches_the_local_run(slurm_cluster, tmp_path):
     # All per-sample chains went as one group submission (profiles/slurm-ci group-components).
     assert sum("group_preprocess" in line for line in submitted) == 1, submitted
 
-    predictions = outputs(local, "predictions.csv")
+    predictions = outputs(cluster, "predictions.csv")
     assert len(predictions) >= 2
-    assert predictions.keys() == outputs(cluster, "predictions.csv").keys()
+    assert predictions.keys() <= outputs(local, "predictions.csv").keys()
     for relative in predictions:
         pd.testing.assert_frame_equal(
             pd.read_csv(local / relative), pd.read_csv(cluster / relative), obj=str(relative)
         )
-    metrics = outputs(local, "metrics.json")
-    assert metrics and metrics.keys() == outputs(cluster, "metrics.json").keys()
+    metrics = outputs(cluster, "metrics.json")
+    assert metrics and metrics.keys() <= outputs(local, "metrics.json").keys()
     for relative in metrics:
         assert (local / relative).read_text() == (cluster / relative).read_text(), relative
     assert (cluster / "results/synthetic/report.html").stat().st_size > 10_000
