@@ -51,28 +51,27 @@ def test_check_data_summarises_a_table_dataset(tmp_path):
     from mer import synth
 
     params = synth.SynthParams(
-        subjects=2, clips_per_subject=1, frame_size=32, frames_min=16, frames_max=20
+        subjects=2, clips_per_subject=2, frame_size=32, frames_min=16, frames_max=20
     )
     synth.write_dataset(params, tmp_path / "d")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mer",
-            "check-data",
-            "--loader",
-            "table",
-            "--root",
-            str(tmp_path / "d/frames"),
-            "--annotations",
-            str(tmp_path / "d/annotations.csv"),
-            "--classes",
-            ",".join(synth.CASME2_PRIORS),
-            "--name",
-            "x",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    annotations = tmp_path / "d/annotations.csv"
+    command = [
+        sys.executable, "-m", "mer", "check-data", "--loader", "table",
+        "--root", str(tmp_path / "d/frames"), "--annotations", str(annotations),
+        "--classes", ",".join(synth.CASME2_PRIORS), "--name", "x",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "usable, 0 skipped" in result.stdout and "sub02" in result.stdout
+    assert "faults in the data" not in result.stdout
+
+    # A garbage onset is a fault: listed, and said to stop a run under on_bad_sample: fail.
+    header, first, *rest = annotations.read_text().splitlines()
+    onset = header.split(",").index("onset")
+    first = ",".join("n/a" if i == onset else v for i, v in enumerate(first.split(",")))
+    annotations.write_text("\n".join([header, first, *rest]) + "\n")
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "3 usable, 1 skipped" in result.stdout
+    assert "1 of the skipped rows are faults in the data" in result.stdout
+    assert "on_bad_sample: fail" in result.stdout

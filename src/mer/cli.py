@@ -153,9 +153,20 @@ def cmd_check_data(args) -> int:
         args.annotations = datasets.find_annotations(args.loader, args.root)
     args.classes = args.classes or datasets.DEFAULT_CLASSES.get(args.loader)
     args.dataset = args.name or args.loader
-    print(f"Checking {args.loader} frames in {args.root} against {args.annotations}\n")
+    where = args.root
+    if args.loader == "megc2019":  # frames of three databases, each in its own root
+        where = ", ".join(
+            f"{name} {source.get('root')}" for name, source in args.sources_json.items()
+        )
+    print(f"Checking {args.loader} frames in {where} against {args.annotations}\n")
     result = _load(args)
     print(samples.summary(result, args.classes))
+    faults = samples.faults(result)
+    if faults:
+        print(
+            f"{len(faults)} of the skipped rows are faults in the data: a run stops on them "
+            "with on_bad_sample: fail; with skip (the default) it leaves them out, listed."
+        )
     return 0 if len(result.samples) else 1
 
 
