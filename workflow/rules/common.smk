@@ -197,13 +197,13 @@ def shared_key(key):
 
 # Experiments' settings are checked against the config schema, read once: Snakemake's
 # validate() re-reads and compiles it per call, ~40 ms for each of the ~20 variants.
-SETTINGS_VALIDATOR = jsonschema.Draft202012Validator(
-    yaml.safe_load(open(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")))
-)
+SCHEMA_PATH = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+with open(SCHEMA_PATH) as schema_file:
+    SETTINGS_VALIDATOR = jsonschema.Draft202012Validator(yaml.safe_load(schema_file))
 
 
 def check_settings(name, settings):
-    """A bad override fails at parse time, naming the experiment, the key and the rule."""
+    """A bad override fails at parse time, naming the experiment, the key and what is allowed."""
     error = jsonschema.exceptions.best_match(SETTINGS_VALIDATOR.iter_errors(settings))
     if error is not None:
         where = ".".join(str(part) for part in error.absolute_path)
