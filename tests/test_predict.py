@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, make_tiny, run_snakemake
+from conftest import REPO
 from mer import augment, cli, shards
 from mer.reader import ShardDataset, variant_inputs
 
@@ -158,14 +158,10 @@ def test_network_input_of_a_variant_equals_the_shard_reader_row(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_fold(tmp_path_factory):
-    """A tiny workflow run of the method; the checkpoint and predictions of one fold."""
-    workdir = tmp_path_factory.mktemp("predict")
-    config = make_tiny(yaml.safe_load((REPO / "config.yaml").read_text()))
-    config["experiments"] = {"mscnn": {}}
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    run_snakemake(workdir, "train_all", "--cores", "2")
-    fold_dir = sorted(workdir.glob("results/synthetic/train/*/seed0/*/"))[0]
+def trained_fold(completed_tiny_run):
+    """The checkpoint and predictions of one mscnn fold of the shared tiny workflow run."""
+    workdir, _ = completed_tiny_run
+    fold_dir = sorted(workdir.glob("results/synthetic/train/mscnn-*/seed0/*/"))[0]
     samples = pd.read_csv(
         workdir / "results/synthetic/samples.tsv", sep="\t", dtype={"subject": str}
     )
