@@ -1,6 +1,9 @@
 """The default target end to end on a tiny config: every comparison row, the summary with the
 published numbers, the report; and the named targets resolve."""
 
+import json
+import re
+
 import pandas as pd
 import pytest
 import yaml
@@ -75,3 +78,31 @@ def test_variants_with_the_method_parameters_reuse_its_folds(full_run):
     new_alphas = [a for a in config["sweeps"]["alpha"] if a != config["evm"]["alpha"]]
     new_ablation_variants = 8  # 3 over-samplers, input-level, 3 stream subsets, filter-only
     assert train_jobs == (len(new_alphas) + new_ablation_variants) * 3  # 3 tiny subjects
+
+
+def test_over_sampler_variants_refit_the_head_on_the_mscnn_trunk(full_run):
+    """The ablation's over-samplers differ only after the dense layer: their folds take the
+    mscnn fold's trunk (`--trunk`) instead of training it again; the input-level over-sampler
+    balances the batches, so it trains its own."""
+    workdir, _ = full_run
+    result = run_snakemake(workdir, "ablation", "-n", "-p")
+    commands = re.findall(r"^Shell command: (mer train .*)$", result.stdout + result.stderr, re.M)
+    out_dirs = {command.split()[2]: command for command in commands}
+    for variant in ("oversampler_none", "oversampler_smote", "oversampler_adasyn"):
+        folds = [d for d in out_dirs if f"/train/{variant}-" in d]
+        assert len(folds) == 3, folds  # 3 tiny subjects
+        for out_dir in folds:
+            trunk_dir = re.search(r"--trunk (\S+)/checkpoint\.pt", out_dirs[out_dir]).group(1)
+            experiment, seed_and_subject = trunk_dir.split("/train/")[1].split("/", 1)
+            assert experiment.startswith("mscnn-"), trunk_dir
+            assert out_dir.endswith(f"/{seed_and_subject}"), (out_dir, trunk_dir)  # same fold
+    assert not any("--trunk" in c for d, c in out_dirs.items() if "/oversampler_input-" in d)
+
+    # One such fold, run: the trunk's training history is taken over, not trained again.
+    out_dir = next(d for d in out_dirs if "/train/oversampler_smote-" in d)
+    run_snakemake(workdir, f"{out_dir}/predictions.csv", "--cores", "2")
+    trunk_dir = re.search(r"--trunk (\S+)/checkpoint\.pt", out_dirs[out_dir]).group(1)
+    history = (workdir / out_dir / "history.csv").read_text()
+    assert history == (workdir / trunk_dir / "history.csv").read_text()
+    fold = json.loads((workdir / out_dir / "fold.json").read_text())
+    assert fold["oversampler"] == "smote" and fold["trunk_from"].startswith(trunk_dir)

@@ -4,11 +4,13 @@ import json
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import REPO
 from mer import augment, shards, train
 from mer.reader import ShardDataset
 
@@ -123,6 +125,53 @@ def test_same_seed_gives_identical_predictions_and_another_seed_differs(four_sub
     first, again, other = (r.predictions[probabilities].values for r in runs)
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("oversampler", ["none", "smote"])
+def test_a_variant_taking_the_trunk_equals_training_it_anew(four_subjects, tmp_path, oversampler):
+    """The ablation's over-sampler variants differ only after the dense layer: refitting the
+    head on a saved trunk (the CLI's --trunk) gives bit-identically what training gives."""
+    base = train.train_fold(
+        four_subjects, "s1", train.TrainConfig.from_dict(QUICK), 0, log=lambda _: None
+    )
+    torch.save(base.checkpoint, tmp_path / "checkpoint.pt")
+    trunk = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    config = train.TrainConfig.from_dict({**QUICK, "oversampler": oversampler, "head_epochs": 3})
+    anew = train.train_fold(four_subjects, "s1", config, 0, log=lambda _: None)
+    reused = train.train_fold(four_subjects, "s1", config, 0, log=lambda _: None, trunk=trunk)
+    pd.testing.assert_frame_equal(reused.predictions, anew.predictions, check_exact=True)
+    pd.testing.assert_frame_equal(
+        reused.history.drop(columns="seconds"), anew.history.drop(columns="seconds")
+    )
+    for name, weights in anew.checkpoint["state_dict"].items():
+        assert torch.equal(reused.checkpoint["state_dict"][name], weights), name
+    assert reused.fold == anew.fold
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"learning_rate": 0.05}, "trunk settings"),
+        ({"oversampler": "input"}, "its own trunk"),
+    ],
+)
+def test_a_trunk_of_other_settings_is_refused(four_subjects, change, named):
+    base = train.train_fold(
+        four_subjects, "s1", train.TrainConfig.from_dict(QUICK), 0, log=lambda _: None
+    )
+    config = train.TrainConfig.from_dict({**QUICK, **change})
+    with pytest.raises(ValueError, match=named):
+        train.train_fold(four_subjects, "s1", config, 0, log=lambda _: None, trunk=base.checkpoint)
+    with pytest.raises(ValueError, match="held-out subject"):
+        train.train_fold(
+            four_subjects, "s2", train.TrainConfig.from_dict(QUICK), 0, log=lambda _: None,
+            trunk=base.checkpoint,
+        )  # fmt: skip
+
+
+def test_workflow_and_training_agree_on_the_head_settings():
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert f"HEAD_SETTINGS = {train.HEAD_SETTINGS!r}" in common
 
 
 def test_checkpoint_reloads_safely_and_reproduces_its_predictions(four_subjects, folds, tmp_path):

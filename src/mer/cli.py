@@ -334,9 +334,12 @@ def cmd_train(args) -> int:
     # Undeclared in the rule, so Snakemake keeps it when it cleans up a killed job's outputs:
     # rerunning the job continues after the last finished epoch.
     resume_path = out / "resume.pt"
+    # Another variant's checkpoint of this fold whose trunk (all but the head) is reused.
+    trunk = torch.load(args.trunk, weights_only=True) if args.trunk else None
     result = train.train_fold(
-        args.shards, args.held_out, config, args.seed, args.threads, log, resume_path
+        args.shards, args.held_out, config, args.seed, args.threads, log, resume_path, trunk
     )
+    result.fold["trunk_from"] = args.trunk
     with files.atomic_path(out / "history.csv") as tmp:
         result.history.to_csv(tmp, index=False)
     with files.atomic_path(out / "checkpoint.pt") as tmp:
@@ -658,6 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", default="{}", help="training parameters (JSON object)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--trunk",
+        help="checkpoint.pt of this fold from a variant that differs only in the over-sampler "
+        "or head_epochs: its trained trunk is reused and only the head is refitted",
+    )
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser(

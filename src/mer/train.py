@@ -62,6 +62,47 @@ class TrainConfig:
         return config
 
 
+# Settings that only the head refit after the dense layer reads: variants that differ in
+# nothing else train the same trunk, so they can take it from one another's checkpoint
+# (workflow/rules/common.smk keeps its own copy of this tuple; a test checks they agree).
+HEAD_SETTINGS = ("oversampler", "head_epochs")
+
+
+def trunk_settings(config: TrainConfig) -> dict | None:
+    """What the trained trunk depends on; None where it cannot be shared ("input" balances
+    the training batches themselves)."""
+    if config.oversampler == "input":
+        return None
+    values = {k: v for k, v in asdict(config).items() if k not in HEAD_SETTINGS}
+    return dict(values, streams=list(values["streams"]))
+
+
+def check_trunk(trunk: dict, held_out: str, seed: int, config: TrainConfig, shards: dict) -> None:
+    """A trunk checkpoint must come from the same fold, seed, trunk settings and shards."""
+    wanted = {
+        "held-out subject": held_out,
+        "seed": seed,
+        "trunk settings": trunk_settings(config),
+        "preprocessing": shards,
+    }
+    found = {
+        "held-out subject": trunk.get("held_out"),
+        "seed": trunk.get("seed"),
+        "trunk settings": trunk_settings(TrainConfig.from_dict(trunk.get("config", {}))),
+        "preprocessing": trunk.get("preprocessing"),
+    }
+    if wanted["trunk settings"] is None:
+        raise ValueError("oversampler 'input' balances the batches, so it trains its own trunk")
+    differing = [name for name in wanted if wanted[name] != found[name]]
+    if "end_to_end_head" not in trunk:
+        differing.append("format (a checkpoint from before trunk reuse)")
+    if differing:
+        raise ValueError(
+            f"the trunk checkpoint cannot be reused for this fold: it differs in "
+            f"{', '.join(differing)}; train without --trunk"
+        )
+
+
 @dataclass
 class FoldResult:
     predictions: pd.DataFrame
@@ -313,8 +354,13 @@ def train_fold(
     threads: int = 1,
     log=print,
     resume_path=None,
+    trunk: dict | None = None,
 ) -> FoldResult:
     """Train on every subject but `held_out`, test on its un-augmented samples.
+
+    With `trunk`, the checkpoint of the same fold of a variant that differs only in
+    HEAD_SETTINGS, the trunk training is taken from it (weights, end-to-end head, history)
+    and only the head refit runs: on CPU the result is bit-identical to training anew.
 
     With `resume_path`, the loop state (weights, optimiser, history, best epoch, random
     states) is saved there atomically after every epoch, and a run that finds a matching file
@@ -391,7 +437,7 @@ def train_fold(
     history = []
     first_epoch, finished = 1, False
     fingerprint = _fold_fingerprint(shard_paths, held_out, config, seed) if resume_path else None
-    resumed = load_resume(resume_path, fingerprint, log)
+    resumed = load_resume(resume_path, fingerprint, log) if trunk is None else None
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimiser.load_state_dict(resumed["optimiser"])
@@ -403,6 +449,16 @@ def train_fold(
         log(
             f"resumed from {resume_path}: {len(history)} epoch(s) done, "
             + ("loop finished" if finished else f"continuing at epoch {first_epoch}")
+        )
+    if trunk is not None:
+        check_trunk(trunk, held_out, seed, config, next(iter(preprocessing.values())))
+        model.load_state_dict(trunk["state_dict"])
+        model.head.load_state_dict(trunk["end_to_end_head"])
+        best["state"], best["epoch"] = copy.deepcopy(model.state_dict()), trunk["best_epoch"]
+        history, finished = trunk["history"], True
+        log(
+            f"trunk taken from a checkpoint of the same fold (over-sampler "
+            f"{trunk['config']['oversampler']}): {len(history)} epochs, best {best['epoch']}"
         )
     for epoch in range(first_epoch, config.max_epochs + 1):
         if finished:
@@ -471,10 +527,12 @@ def train_fold(
                     "rng": _rng_states(generator),
                 },
             )
-    if early_stopping:
+    if early_stopping or trunk is not None:
         model.load_state_dict(best["state"])
     else:
         best["epoch"] = len(history)
+    # The head as trained end to end, before any refit: what a variant taking this trunk needs.
+    end_to_end_head = {k: v.detach().cpu().clone() for k, v in model.head.state_dict().items()}
 
     oversampler_subjects = []
     if config.oversampler in ("random", "smote", "adasyn"):
@@ -535,6 +593,10 @@ def train_fold(
         # What `mer predict` needs to preprocess a new clip the same way (plain JSON values,
         # so torch.load(weights_only=True) reads it).
         "preprocessing": next(iter(preprocessing.values())),
+        # For variants that share this trunk (HEAD_SETTINGS): see train_fold's `trunk`.
+        "end_to_end_head": end_to_end_head,
+        "history": history,
+        "best_epoch": best["epoch"],
     }
     return FoldResult(predictions, pd.DataFrame(history), checkpoint, fold, notes)
 

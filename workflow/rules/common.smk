@@ -210,6 +210,22 @@ def check_settings(name, settings):
         raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
 
 
+# Settings read only by the head refit after the dense layer (= mer.train.HEAD_SETTINGS,
+# tested): an experiment that differs from an earlier one in nothing else (the ablation's
+# over-samplers) takes that one's trained trunk and only refits the head.
+HEAD_SETTINGS = ('oversampler', 'head_epochs')
+TRUNK_OWNER = {}
+
+
+def trunk_owner(train_key, train, shard_key):
+    """The experiment whose trained trunk this one takes (None: it trains its own)."""
+    if train["oversampler"] == "input":  # balances the batches: its own trunk
+        return None
+    trunk = {k: v for k, v in train.items() if k not in HEAD_SETTINGS}
+    owner = TRUNK_OWNER.setdefault(param_key("trunk", trunk, shard_key), train_key)
+    return None if owner == train_key else owner
+
+
 def register_experiment(name, overrides):
     """Register an experiment's runs; return the key of its per-fold predictions."""
     overrides = dict(overrides)
@@ -226,7 +242,11 @@ def register_experiment(name, overrides):
         return key
     chain = register_chain(settings)
     train_key = shared_key(param_key(name, settings["train"], chain["shards"]))
-    TRAIN_RUNS.setdefault(train_key, {"experiment": name, "train": settings["train"], **chain})
+    if train_key not in TRAIN_RUNS:
+        trunk_from = trunk_owner(train_key, settings["train"], chain["shards"])
+        TRAIN_RUNS[train_key] = dict(
+            experiment=name, train=settings["train"], trunk_from=trunk_from, **chain
+        )
     return train_key
 
 
@@ -286,6 +306,14 @@ def fold_outputs(train_key, name="predictions.csv"):
         seed=SEEDS,
         subject=all_subjects(),
     )
+
+
+def trunk_checkpoint(wildcards):
+    """The checkpoint of this fold whose trunk the experiment takes ([]: it trains its own)."""
+    owner = TRAIN_RUNS[wildcards.train_key]["trunk_from"]
+    if owner is None:
+        return []
+    return f"{DATA_DIR}/train/{owner}/seed{wildcards.seed}/{wildcards.subject}/checkpoint.pt"
 
 
 def experiment_name(key):

@@ -11,7 +11,9 @@ wildcard_constraints:
 
 rule train:
     input:
-        lambda wc: shard_files(TRAIN_RUNS[wc.train_key]["shards"]),
+        shards=lambda wc: shard_files(TRAIN_RUNS[wc.train_key]["shards"]),
+        # Another variant's checkpoint of this fold, where only the head differs (common.smk).
+        trunk=trunk_checkpoint,
     output:
         predictions=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/predictions.csv",
         history=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/history.csv",
@@ -20,6 +22,7 @@ rule train:
     params:
         out_dir=lambda wc, output: os.path.dirname(output.predictions),
         train=lambda wc: json.dumps(TRAIN_RUNS[wc.train_key]["train"], sort_keys=True),
+        trunk=lambda wc, input: f"--trunk {input.trunk}" if input.trunk else "",
     log:
         f"{LOGS}/train/{{train_key}}/seed{{seed}}/{{subject}}.log",
     threads: 2
@@ -29,9 +32,9 @@ rule train:
     conda:
         ENV
     shell:
-        "mer train {params.out_dir} --held-out {wildcards.subject:q} --shards {input}"
+        "mer train {params.out_dir} --held-out {wildcards.subject:q} --shards {input.shards}"
         " --config-json {params.train:q} --seed {wildcards.seed} --threads {threads}"
-        " > {log} 2>&1"
+        " {params.trunk} > {log} 2>&1"
 
 
 rule train_all:
