@@ -77,13 +77,15 @@ def trunk_settings(config: TrainConfig) -> dict | None:
     return dict(values, streams=list(values["streams"]))
 
 
-def check_trunk(trunk: dict, held_out: str, seed: int, config: TrainConfig, shards: dict) -> None:
+def check_trunk(
+    trunk: dict, held_out: str, seed: int, config: TrainConfig, preprocessing: dict
+) -> None:
     """A trunk checkpoint must come from the same fold, seed, trunk settings and shards."""
     wanted = {
         "held-out subject": held_out,
         "seed": seed,
         "trunk settings": trunk_settings(config),
-        "preprocessing": shards,
+        "preprocessing": preprocessing,
     }
     found = {
         "held-out subject": trunk.get("held_out"),
@@ -454,7 +456,7 @@ def train_fold(
         check_trunk(trunk, held_out, seed, config, next(iter(preprocessing.values())))
         model.load_state_dict(trunk["state_dict"])
         model.head.load_state_dict(trunk["end_to_end_head"])
-        best["state"], best["epoch"] = copy.deepcopy(model.state_dict()), trunk["best_epoch"]
+        best["epoch"] = trunk["best_epoch"]
         history, finished = trunk["history"], True
         log(
             f"trunk taken from a checkpoint of the same fold (over-sampler "
@@ -527,9 +529,9 @@ def train_fold(
                     "rng": _rng_states(generator),
                 },
             )
-    if early_stopping or trunk is not None:
+    if trunk is None and early_stopping:
         model.load_state_dict(best["state"])
-    else:
+    elif trunk is None:
         best["epoch"] = len(history)
     # The head as trained end to end, before any refit: what a variant taking this trunk needs.
     end_to_end_head = {k: v.detach().cpu().clone() for k, v in model.head.state_dict().items()}
