@@ -169,6 +169,14 @@ def trained_fold(completed_tiny_run):
     return workdir, fold_dir, samples.set_index("sample"), predictions
 
 
+def predict_sample(capsys, workdir, fold_dir, row, frames=("onset", "apex", "offset")):
+    """`mer predict --json` on a samples.tsv row's clip, given these of its frame numbers."""
+    numbers = [arg for name in frames for arg in (f"--{name}", row[name])]
+    model = fold_dir / "checkpoint.pt"
+    clip = workdir / row["frames_dir"]
+    return run_predict(capsys, clip, "--model", model, "--fps", row["fps"], *numbers, "--json")
+
+
 @pytest.mark.slow
 def test_predict_reproduces_the_workflow_prediction_of_a_held_out_clip(trained_fold, capsys):
     workdir, fold_dir, samples, predictions = trained_fold
@@ -176,21 +184,7 @@ def test_predict_reproduces_the_workflow_prediction_of_a_held_out_clip(trained_f
     assert checkpoint["preprocessing"]["params"]["flow"]["method"] == "deepflow"
     for _, expected in predictions.iterrows():
         row = samples.loc[expected["sample"]]
-        status, out, err = run_predict(
-            capsys,
-            workdir / row["frames_dir"],
-            "--model",
-            fold_dir / "checkpoint.pt",
-            "--fps",
-            row["fps"],
-            "--onset",
-            row["onset"],
-            "--apex",
-            row["apex"],
-            "--offset",
-            row["offset"],
-            "--json",
-        )
+        status, out, err = predict_sample(capsys, workdir, fold_dir, row)
         assert status == 0, err
         result = json.loads(out)
         assert result["predicted_label"] == expected["predicted_label"]
@@ -217,19 +211,7 @@ def test_predict_spots_the_apex_when_none_is_given(trained_fold, capsys):
     pytest.importorskip("mer.spotting")
     workdir, fold_dir, samples, predictions = trained_fold
     row = samples.loc[predictions["sample"].iloc[0]]
-    status, out, err = run_predict(
-        capsys,
-        workdir / row["frames_dir"],
-        "--model",
-        fold_dir / "checkpoint.pt",
-        "--fps",
-        row["fps"],
-        "--onset",
-        row["onset"],
-        "--offset",
-        row["offset"],
-        "--json",
-    )
+    status, out, err = predict_sample(capsys, workdir, fold_dir, row, ("onset", "offset"))
     assert status == 0, err
     result = json.loads(out)
     assert result["apex_spotted"] and row["onset"] <= result["apex"] <= row["offset"]
