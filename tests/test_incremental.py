@@ -246,8 +246,8 @@ def test_a_run_killed_mid_training_resumes_without_redoing_finished_folds(tmp_pa
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     before = {p: fingerprint(p) for fold in finished for p in sorted(fold.iterdir())}
-    # What a user types after a kill -9 (README "Incremental reruns and scale"): the lock of
-    # the killed run stays, so first `snakemake --unlock`; then the same command, with
+    # What a user types after a kill -9 (docs/experiments.md, "Incremental reruns and scale"):
+    # the lock of the killed run stays, so first `snakemake --unlock`; then the same command, with
     # --rerun-incomplete in case the kill hit a fold between two of its output files.
     locked = run_snakemake(workdir, "train_all", "--cores", "2", check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr

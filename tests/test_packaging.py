@@ -34,9 +34,41 @@ def test_conda_environment_installs_mer_itself():
     assert "--editable .." in pip_section
 
 
-def test_ci_runs_the_readme_commands():
-    readme = (REPO / "README.md").read_text()
-    commands = re.findall(r"```bash\n(.+?)\n```", readme)
-    test_command = next(c for c in commands if "pytest" in c)
+def _readme_commands() -> list[str]:
+    return re.findall(r"```bash\n(.+?)\n```", (REPO / "README.md").read_text())
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = next(c for c in _readme_commands() if "pytest" in c)
     assert test_command in (REPO / ".ci" / "run").read_text().splitlines()
-    assert any("snakemake --cores all" in c for c in commands)
+
+
+def test_ci_runs_the_readme_first_command_without_test_extras():
+    """CI proves what a new user types first: README's install step as written (no test
+    extras), then the default target on the smoke config."""
+    first = next(c for c in _readme_commands() if "snakemake --cores all" in c)
+    assert first.endswith("&& snakemake --cores all")
+    assert "[test]" not in first
+    ci_line = first + " --configfile workflow/configs/smoke.yaml"
+    ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
+    assert ci_line in ci_lines
+    # ... and before the test command installs the test extras into that environment.
+    assert ci_lines.index(ci_line) < next(i for i, c in enumerate(ci_lines) if "[test]" in c)
+
+
+def test_smoke_config_keeps_the_default_experiments():
+    """The smoke run must exercise what the default run does (only smaller)."""
+    smoke = yaml.safe_load((REPO / "workflow" / "configs" / "smoke.yaml").read_text())
+    assert "experiments" not in smoke and "method" not in smoke
+    assert smoke["dataset"] == {"name": "smoke"}
+
+
+def test_readme_links_every_documentation_page():
+    readme = (REPO / "README.md").read_text()
+    linked = set(re.findall(r"\(docs/([\w-]+\.md)\)", readme))
+    pages = {p.name for p in (REPO / "docs").glob("*.md")} - {"README.md"}
+    assert linked == pages
+    for page in pages:  # every relative link inside the docs resolves
+        text = (REPO / "docs" / page).read_text()
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (REPO / "docs" / target).exists(), f"docs/{page} links missing {target}"

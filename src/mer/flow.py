@@ -15,7 +15,8 @@ almost black and would give wrong flow without an error.
 Results do not depend on OpenCV's thread count (bit-identical at 1 and 2 threads, measured), so
 this module leaves cv2.setNumThreads to the caller: the CLI sets it from the job's threads.
 
-Why DeepFlow is the default, with numbers, is in benchmarks/bench_flow.py's output and README.
+Why DeepFlow is the default, with numbers, is in benchmarks/bench_flow.py's output and
+docs/preprocessing.md.
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ def register_experiment(name, overrides):
 EXPERIMENTS = {
     name: register_experiment(name, overrides) for name, overrides in config["experiments"].items()
 }
-# Named targets with their own variants (README "Experiments"): the method's alpha figure,
+# Named targets with their own variants (docs/experiments.md): the method's alpha figure,
 # and the ablation that says where a gain comes from.
 MSCNN = {k: v for k, v in config["experiments"].get("mscnn", {}).items() if k != "method"}
 SWEEPS = {

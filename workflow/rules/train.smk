@@ -1,7 +1,7 @@
 # Stage 7, one job per (experiment, seed, held-out subject): train on the other subjects'
 # shards, validate on whole training subjects, test on the held-out subject's originals.
 # The fold's resume.pt (per-epoch state) is deliberately not an output: Snakemake deletes a
-# failed job's outputs, and a rerun must find it to continue (README, Interruptions).
+# failed job's outputs, and a rerun must find it to continue (docs/training.md, Interruptions).
 
 
 wildcard_constraints:
