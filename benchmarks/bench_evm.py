@@ -1,4 +1,5 @@
-"""Speed and memory of mer.evm.magnify, as ratios against a plain memory pass in the same run.
+"""Speed and memory of mer.preprocess.evm.magnify, as ratios against a plain memory pass in the
+same run.
 
     python benchmarks/bench_evm.py [--repeats 5]
 
@@ -25,7 +26,7 @@ import time
 
 import numpy as np
 
-from mer.evm import magnify
+from mer.preprocess.evm import magnify
 
 TARGET_FRAMES_PER_S = 1200.0
 TARGET_PEAK_GB = 0.5
@@ -69,7 +70,7 @@ def peak_extra_gb(shape: tuple[int, ...], arguments: dict) -> float:
     """
     child = f"""
 import json, numpy as np
-from mer.evm import magnify
+from mer.preprocess.evm import magnify
 def status_bytes(field):
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith(field + ":"))
@@ -105,7 +106,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    print(f"mer.evm benchmark, {os.cpu_count()} CPUs")
+    print(f"mer.preprocess.evm benchmark, {os.cpu_count()} CPUs")
     start_wall, start_busy, start_own = time.perf_counter(), busy_cpu_seconds(), own_cpu_seconds()
     print(
         f"{'case':38} {'frames/s':>9} {'ms':>8} {'x ref':>7} {'x f32':>7} {'peak GB':>8}  verdict"

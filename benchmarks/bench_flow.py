@@ -2,7 +2,7 @@
 
     python benchmarks/bench_flow.py [--pairs 10] [--size 256] [--seed 0]
 
-Pairs come from mer.synth (onset and apex frames of one clip per subject) with the exact
+Pairs come from mer.data.synth (onset and apex frames of one clip per subject) with the exact
 onset->apex flow as ground truth, in two settings:
 - realistic: the generator's defaults (sensor noise sigma 2, illumination flicker, head drift)
   with the apex amplitude drawn from about 0.3-1 px;
@@ -38,8 +38,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer import synth
-from mer.flow import DEFAULT_METHOD, endpoint_error, onset_apex_flow
+from mer.data import synth
+from mer.preprocess.flow import DEFAULT_METHOD, endpoint_error, onset_apex_flow
 
 TARGET_EPE_PX = 0.05
 TARGET_MS = 150.0

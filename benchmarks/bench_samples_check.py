@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from mer import samples
+from mer.data import samples
 
 CLASSES = ["others", "disgust", "happiness", "repression", "surprise"]
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torchvision
 
-from mer import augment, shards
-from mer.reader import ShardDataset
+from mer.learn import augment, shards
+from mer.learn.reader import ShardDataset
 
 
 def fake_subject(rng, n_samples, working=128, size=64):

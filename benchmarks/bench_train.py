@@ -10,8 +10,8 @@ median over rounds of the paired ratio, the ratio of the fastest times is printe
     dense layer and the head; forward, backward, SGD step) against three single ResNet-18
     steps, each trunk with the matching first convolution and its own linear classifier, on
     the same batch. Target: MSCNN <= 1.1x the three single steps (no overhead beyond trunks).
-(b) the training pass of an epoch as mer.train.train_fold runs it (DataLoader over a
-    ShardDataset read from shards written by mer.shards.write_shard) against the same steps on
+(b) the training pass of an epoch as mer.learn.train.train_fold runs it (DataLoader over a
+    ShardDataset read from shards written by mer.learn.shards.write_shard) against the same steps on
     batches already stacked in memory, each pure step right after its real one so that the
     machine's noise hits both alike. Target: <= 1.15x. The extras train_fold adds to every
     epoch (BatchNorm recalibration over batchnorm_rows training rows, the validation
@@ -36,10 +36,10 @@ import torchvision
 from sklearn.metrics import f1_score
 from torch import nn
 
-from mer import augment, shards
-from mer.model import MSCNN, MSCNN_STREAMS, STREAM_CHANNELS
-from mer.reader import ShardDataset
-from mer.train import TrainConfig, _scores, _to_device, predict, recalibrate_batchnorm
+from mer.learn import augment, shards
+from mer.learn.model import MSCNN, MSCNN_STREAMS, STREAM_CHANNELS
+from mer.learn.reader import ShardDataset
+from mer.learn.train import TrainConfig, _scores, _to_device, predict, recalibrate_batchnorm
 
 CLASSES = ["a", "b", "c", "d", "e"]
 STEP_TARGET = 1.1
@@ -48,7 +48,7 @@ EPOCH_TARGET = 1.15
 
 def write_subject_shards(folder, prefix, n_samples, n_subjects, size, rng) -> list[Path]:
     """Shards of synthetic subjects (a moving bump on a noisy field, a random apex image),
-    augmented 10x by mer.augment exactly as the shards stage does."""
+    augmented 10x by mer.learn.augment exactly as the shards stage does."""
     working = 2 * size
     yy, xx = np.mgrid[0:working, 0:working].astype(np.float32)
     paths = []

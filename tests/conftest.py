@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mer.synth import SynthParams
+from mer.data.synth import SynthParams
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer import augment, masks
+from mer.learn import augment
+from mer.preprocess import masks
 
 
 def bump_field(size=33, centre=(20, 10), vector=(1.0, 0.0), radius=3.0):

@@ -16,7 +16,10 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from mer import cli, evm, files, flow, samples, synth
+from mer import cli
+from mer.data import samples, synth
+from mer.preprocess import evm, flow
+from mer.store import files
 
 TINY = dict(seed=3, subjects=3, clips_per_subject=2, frame_size=48, frames_min=20, frames_max=28)
 CLASSES = ["others", "disgust", "happiness", "repression", "surprise"]

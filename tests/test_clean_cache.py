@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO, make_tiny, run_snakemake
-from mer import cache
+from mer.store import cache
 
 
 def current_keys(workdir) -> dict:

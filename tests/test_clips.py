@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mer import clips
-from mer.samples import DataError
+from mer.data import clips
+from mer.data.samples import DataError
 
 
 def write_frames(folder, numbers, size=(12, 10)):

@@ -12,8 +12,9 @@ import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from conftest import REPO, run_snakemake
-from mer import datasets, evaluate
-from mer.samples import DataError, read_samples
+from mer.data import datasets
+from mer.data.samples import DataError, read_samples
+from mer.evaluation import evaluate
 
 # The composite list holds only ids and labels (as MEGC 2019 published it): vendored, so that
 # these tests run in any checkout. The official sheets it is checked against are not.

@@ -1,9 +1,9 @@
 """Face crop: one square box per clip from the onset frame; centre crop + warning without a face.
 
-The Haar cascade finds the synthetic face of mer.synth.render_face (measured with face_box:
+The Haar cascade finds the synthetic face of mer.data.synth.render_face (measured with face_box:
 99 of 100 faces, 10 subjects at 48-256 px, bare or on a larger canvas). The OpenCV 5 wheels
 ship no cascade file, so the detection tests skip there unless one is installed (see
-mer.crop.find_cascade); the geometry and the no-face fallback are tested everywhere.
+mer.data.crop.find_cascade); the geometry and the no-face fallback are tested everywhere.
 """
 
 import numpy as np
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mer import crop, synth
-from mer.samples import DataError
+from mer.data import crop, synth
+from mer.data.samples import DataError
 
 CASCADE = crop.find_cascade()
 needs_cascade = pytest.mark.skipif(

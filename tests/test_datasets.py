@@ -20,7 +20,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from conftest import REPO, SHARED, run_snakemake
-from mer import datasets, samples
+from mer.data import datasets, samples
 
 ANNOTATIONS = SHARED / "realdata" / "annotations"
 CASME2_SHEET = ANNOTATIONS / "CASME2-coding-20140508.xlsx"

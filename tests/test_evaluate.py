@@ -22,7 +22,7 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import confusion_matrix as sklearn_confusion
 
-from mer import evaluate
+from mer.evaluation import evaluate
 
 CLASSES = ["happiness", "surprise", "disgust", "repression", "others"]
 

@@ -1,4 +1,4 @@
-"""Properties of linear Eulerian video magnification (mer.evm).
+"""Properties of linear Eulerian video magnification (mer.preprocess.evm).
 
 Motion is synthesised with exact Fourier shifts of periodic textures (cv2.remap quantises to
 1/32 px) and measured on the output by a Gauss-Newton least-squares shift estimate.
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage, signal
 
-from mer.evm import (
+from mer.preprocess.evm import (
     DEFAULT_HIGH_HZ,
     DEFAULT_LOW_HZ,
     MODES,

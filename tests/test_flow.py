@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mer import flow, synth
+from mer.data import synth
+from mer.preprocess import flow
 
 FLOWGT = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "flowgt"
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_train import CLASSES, make_shards
 
-from mer import shards, train
+from mer.learn import shards, train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # Enough epochs to kill in the middle; early stopping on, so the best-epoch state is resumed too.
@@ -146,7 +146,7 @@ def write_big_shard(path):
     """A shard slow enough to write that a kill lands in the middle."""
     script = (
         "import sys, numpy as np\n"
-        "from mer import augment, shards\n"
+        "from mer.learn import augment, shards\n"
         "rng = np.random.default_rng(0)\n"
         "variants = [augment.variants(rng.normal(0, 1, (96, 96, 2)).astype(np.float32),\n"
         "    rng.integers(0, 255, (96, 96), dtype=np.uint8), 96) for _ in range(40)]\n"

@@ -8,9 +8,9 @@ import sklearn.preprocessing
 import sklearn.svm
 from skimage.feature import local_binary_pattern
 
-from mer.lbptop import PLANES, lbp_bins, lbptop_features, lbptop_length, loso_svm, svm_fold
+from mer.methods.lbptop import PLANES, lbp_bins, lbptop_features, lbptop_length, loso_svm, svm_fold
 
-# mer.train writes these columns (then p_<class> per class, in class order).
+# mer.learn.train writes these columns (then p_<class> per class, in class order).
 PREDICTION_COLUMNS = ["sample", "subject", "true_label", "predicted_label"]
 FOLD_KEYS = {
     "held_out",
@@ -28,7 +28,7 @@ def noise_clip(seed: int, shape=(9, 40, 44), low=0, high=200) -> np.ndarray:
 
 
 def per_plane(features: np.ndarray, blocks=(5, 5), points=8) -> np.ndarray:
-    """(blocks, planes, bins) view of a feature vector, as documented in mer.lbptop."""
+    """(blocks, planes, bins) view of a feature vector, as documented in mer.methods.lbptop."""
     return features.reshape(blocks[0] * blocks[1], len(PLANES), lbp_bins(points))
 
 

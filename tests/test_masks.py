@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mer import masks
+from mer.preprocess import masks
 
 
 def uniform_flow(u: float, v: float, size: int = 8) -> np.ndarray:

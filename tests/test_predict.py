@@ -12,8 +12,9 @@ import torch
 import yaml
 
 from conftest import REPO
-from mer import augment, cli, shards
-from mer.reader import ShardDataset, variant_inputs
+from mer import cli
+from mer.learn import augment, shards
+from mer.learn.reader import ShardDataset, variant_inputs
 
 CLASSES = ["others", "happiness"]
 
@@ -37,7 +38,7 @@ def default_preprocessing() -> dict:
 
 def write_checkpoint(path, preprocessing=None, **changes) -> str:
     """A checkpoint of an untrained tiny model, with the given preprocessing record."""
-    from mer.model import MSCNN
+    from mer.learn.model import MSCNN
 
     model = MSCNN(n_classes=len(CLASSES), dense_units=8)
     checkpoint = {
@@ -121,9 +122,9 @@ def test_an_apex_outside_the_clip_is_refused(tmp_path, capsys):
 def test_without_apex_and_without_spotting_it_asks_for_apex(tmp_path, capsys, monkeypatch):
     model = write_checkpoint(tmp_path / "model.pt", default_preprocessing())
     clip = write_clip(tmp_path / "clip")
-    monkeypatch.setitem(sys.modules, "mer.spotting", None)  # import fails: not installed
+    monkeypatch.setitem(sys.modules, "mer.data.spotting", None)  # import fails: not installed
     status, _, err = run_predict(capsys, clip, "--model", model, "--fps", 200)
-    assert status != 0 and "--apex" in err and "mer.spotting" in err
+    assert status != 0 and "--apex" in err and "mer.data.spotting" in err
 
 
 def test_a_valid_checkpoint_prints_a_class_and_probabilities_that_sum_to_one(tmp_path, capsys):
@@ -208,7 +209,7 @@ def test_checkpoint_records_its_shards_preprocessing(trained_fold):
 
 @pytest.mark.slow
 def test_predict_spots_the_apex_when_none_is_given(trained_fold, capsys):
-    pytest.importorskip("mer.spotting")
+    pytest.importorskip("mer.data.spotting")
     workdir, fold_dir, samples, predictions = trained_fold
     row = samples.loc[predictions["sample"].iloc[0]]
     status, out, err = predict_sample(capsys, workdir, fold_dir, row, ("onset", "offset"))

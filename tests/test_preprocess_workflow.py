@@ -4,7 +4,7 @@ What a parameter change reruns is checked in tests/test_incremental.py."""
 import numpy as np
 import pytest
 
-from mer import files
+from mer.store import files
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,8 @@ def test_every_sample_gets_masks_and_a_preview(completed_tiny_run):
 
 
 def test_one_shard_per_subject_with_ten_rows_per_sample(completed_tiny_run):
-    from mer import samples, shards
+    from mer.data import samples
+    from mer.learn import shards
 
     workdir, _ = completed_tiny_run
     table = samples.read_samples(workdir / "results/synthetic/samples.tsv")

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from mer import files, synth
+from mer.data import synth
+from mer.store import files
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from test_interrupt import RESUMABLE, three_subjects  # noqa: F401 (fixture)
 
-from mer import samples, train
+from mer.data import samples
+from mer.learn import train
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON_FILES = sorted((REPO / "src").rglob("*.py"))
@@ -70,7 +71,7 @@ def test_a_checkpoint_loads_weights_only_and_predicts_the_same(three_subjects, t
     torch.save(result.checkpoint, tmp_path / "checkpoint.pt")
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     model = train.load_model(checkpoint)
-    from mer.reader import ShardDataset
+    from mer.learn.reader import ShardDataset
 
     test_set = ShardDataset(three_subjects, {"s1"}, augmentations={0})
     _, probabilities = train.predict(model, test_set, torch.device("cpu"))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer import samples
+from mer.data import samples
 
 CLASSES = ["others", "disgust", "happiness", "repression", "surprise"]
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mer import augment, shards
-from mer.reader import ShardDataset
+from mer.learn import augment, shards
+from mer.learn.reader import ShardDataset
 
 CLASSES = ["a", "b", "c"]
 

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from mer.spotting import spot_apex
-from mer.synth import SynthParams, plan_dataset, render_clip
+from mer.data.spotting import spot_apex
+from mer.data.synth import SynthParams, plan_dataset, render_clip
 
 
 @pytest.fixture(scope="module")
 def synthetic_clips():
-    """32 onset..offset clips of mer.synth (0.2-0.4 px expressions, sensor noise, head drift,
+    """32 onset..offset clips of mer.data.synth (0.2-0.4 px expressions, sensor noise, head drift,
     flicker, blinks in some) with the true apex index."""
     clips = []
     for seed in (0, 1):

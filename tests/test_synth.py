@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from mer import samples, synth
+from mer.data import samples, synth
 
 
 def test_same_seed_gives_byte_identical_frames_and_another_seed_differs(tiny_params):

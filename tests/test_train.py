@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from mer import augment, shards, train
-from mer.reader import ShardDataset
+from mer.learn import augment, shards, train
+from mer.learn.reader import ShardDataset
 
 CLASSES = ["sideways", "down", "up"]
 FAST = {

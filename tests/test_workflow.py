@@ -48,7 +48,7 @@ def test_default_target_writes_samples_and_preview_then_nothing_to_do(workdir):
 
 
 def test_check_data_summarises_a_table_dataset(tmp_path):
-    from mer import synth
+    from mer.data import synth
 
     params = synth.SynthParams(
         subjects=2, clips_per_subject=2, frame_size=32, frames_min=16, frames_max=20

@@ -1,5 +1,5 @@
 # Paths and parameter keys shared by the rules. Every artifact path carries the key of the
-# parameters that made it (mer.files.param_key), chained from upstream.
+# parameters that made it (mer.store.files.param_key), chained from upstream.
 import copy
 import functools
 import json
@@ -10,10 +10,10 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from mer.crop import crop_enabled
-from mer.files import param_key
-from mer.flow import resolve_params
-from mer.synth import SynthParams
+from mer.data.crop import crop_enabled
+from mer.store.files import param_key
+from mer.preprocess.flow import resolve_params
+from mer.data.synth import SynthParams
 
 RESULTS = config["results"]
 DATASET = config["dataset"]
@@ -44,7 +44,7 @@ else:
     ANNOTATIONS = DATASET.get("annotations", "")
 # The synthetic set is written as a table; casme2 and samm read the official sheets.
 LOADER = "table" if SYNTHETIC else DATASET["loader"]
-# Face crop of uncropped frames (mer.crop): resolved here, wired into the per-clip stage.
+# Face crop of uncropped frames (mer.data.crop): resolved here, wired into the per-clip stage.
 CROP = dict(
     DATASET["crop"],
     enabled=crop_enabled(DATASET["crop"]["enabled"], DATASET["loader"], DATASET["layout"]),
@@ -210,7 +210,7 @@ def check_settings(name, settings):
         raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
 
 
-# Settings read only by the head refit after the dense layer (= mer.train.HEAD_SETTINGS,
+# Settings read only by the head refit after the dense layer (= mer.learn.train.HEAD_SETTINGS,
 # tested): an experiment that differs from an earlier one in nothing else (the ablation's
 # over-samplers) takes that one's trained trunk and only refits the head.
 HEAD_SETTINGS = ('oversampler', 'head_epochs')

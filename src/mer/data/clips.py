@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer.samples import DataError, list_frames
+from mer.data.samples import DataError, list_frames
 
 
 def read_gray(path: str | Path) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer.samples import (
+from mer.data.samples import (
     SAMPLE_COLUMNS,
     DataError,
     LoadResult,
@@ -335,7 +335,7 @@ def load_smic(
     """SMIC-HS (Li et al. 2013), 100 fps: the frame tree alone (see smic_rows).
 
     The apex is not annotated: apex_fill 'spot' (the default) spots it from the frames with
-    mer.spotting, 'midpoint' takes the middle of the clip, 'drop' skips every clip.
+    mer.data.spotting, 'midpoint' takes the middle of the clip, 'drop' skips every clip.
     """
     rows, skipped, notes = smic_rows(root)
     root = Path(root)

@@ -33,7 +33,7 @@ SAMPLE_COLUMNS = [
 ]
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _LAST_INTEGER = re.compile(r"(\d+)(?!.*\d)")
-# The EVM temporal filter needs at least this many frames (= mer.evm.MIN_FRAMES, tested).
+# The EVM temporal filter needs at least this many frames (= mer.preprocess.evm.MIN_FRAMES, tested).
 MIN_CLIP_FRAMES = 4
 # Skips that follow from a choice in the config (the classes, apex_fill), not from a fault in
 # the data: `on_bad_sample: fail` stops on every other kind of skip.
@@ -115,7 +115,7 @@ FIXES = {
     "apex missing": (
         "apex not annotated",
         "set dataset.apex_fill: midpoint to keep the row with its apex at the middle of "
-        "onset..offset, or dataset.apex_fill: spot to spot it from the frames (mer.spotting)",
+        "onset..offset, or dataset.apex_fill: spot to spot it from the frames (mer.data.spotting)",
     ),
     "frame numbers": (
         "onset/apex/offset not frame numbers",
@@ -265,7 +265,7 @@ def build_samples(
     else subject_video. `frame_pattern` restricts which file names count as frames.
     `check_images` decodes every frame from onset to offset, so that an unreadable frame or a
     mixed frame size is found here, before any per-sample job exists.
-    `apex_spotting` (a mer.spotting method): a row whose apex is missing or outside
+    `apex_spotting` (a mer.data.spotting method): a row whose apex is missing or outside
     onset..offset gets the apex spotted from its frames (listed in the notes) instead of
     being skipped; this reads the clip, about as costly as one read of its frames.
     Rows that cannot be used are skipped with a reason, never dropped silently.
@@ -375,7 +375,7 @@ def build_samples(
     notes = []
     if spotted:
         notes.append(
-            f"apex spotted from the frames (mer.spotting, method {apex_spotting}) for "
+            f"apex spotted from the frames (mer.data.spotting, method {apex_spotting}) for "
             f"{len(spotted)} row(s): " + "; ".join(spotted)
         )
     return LoadResult(samples=samples, skipped=skipped, notes=notes)
@@ -383,8 +383,8 @@ def build_samples(
 
 def _spotted_apex(clip_dir: Path, onset: int, offset: int, method: str) -> int:
     """The spotted apex as an offset from the onset frame."""
-    from mer.clips import load_clip  # clips imports this module
-    from mer.spotting import spot_apex
+    from mer.data.clips import load_clip  # clips imports this module
+    from mer.data.spotting import spot_apex
 
     return spot_apex(load_clip(clip_dir, onset, offset), 0, method)
 

@@ -14,7 +14,7 @@ frame, inside the face box:
 The apex is the argmax of the score. A micro-expression leaves the neutral face and returns to
 it, so it shows as a bump above that line, while a slow head drift that grows steadily over the
 clip is a straight line between the two ends and cancels; a plain difference to the onset
-frame follows the drift to the last frame (measured on mer.synth clips: see the tests).
+frame follows the drift to the last frame (measured on mer.data.synth clips: see the tests).
 
 Method `onset_difference`: the same smoothing, compared with the onset frame only, for clips
 that do not return to neutral at their last frame.

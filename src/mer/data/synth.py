@@ -493,7 +493,7 @@ def preview(dataset_dir: str | Path, out_png: str | Path, n_clips: int = 4) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mer.samples import list_frames
+    from mer.data.samples import list_frames
 
     dataset_dir = Path(dataset_dir)
     annotations = pd.read_csv(dataset_dir / "annotations.csv", dtype={"subject": str})

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer import files
+from mer.store import files
 
 PREDICTION_COLUMNS = ("sample", "subject", "true_label", "predicted_label")
 HEADLINE_METRICS = ("accuracy", "macro_f1", "uar", "weighted_f1")

@@ -15,7 +15,7 @@ def plot_training_curves(fold_dirs: list[str | Path], out_png: str | Path, title
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mer.files import atomic_path
+    from mer.store.files import atomic_path
 
     fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
     for fold_dir in map(Path, fold_dirs):

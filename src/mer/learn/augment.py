@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mer import masks
+from mer.preprocess import masks
 
 ROTATIONS_DEG = (0.0, 5.0, -5.0, 10.0, -10.0)
 # Augmentation id -> (flip, angle); id 0 is the un-augmented original.

@@ -11,7 +11,7 @@ import torch
 import torchvision
 from torch import nn
 
-# Stream name -> input channels (the arrays of a shard, see mer.shards).
+# Stream name -> input channels (the arrays of a shard, see mer.learn.shards).
 STREAM_CHANNELS = {"flow_image": 3, "flow_uv": 2, "apex_gray": 1, "masked_apex": 1}
 MSCNN_STREAMS = ("flow_image", "apex_gray", "masked_apex")
 

@@ -1,11 +1,11 @@
 """`mer predict`: one new clip through the preprocessing its checkpoint was trained with.
 
 The checkpoint records the upstream parameters of its shards (evm, flow, masks, shards; see
-mer.train.shard_preprocessing). A clip goes through the same stage functions as the workflow
-(mer.evm.onset_apex, mer.flow.onset_apex_flow, mer.augment.variant) and becomes a network input
-exactly as a test row of a shard does (mer.reader.variant_inputs), so the prediction equals the
-one the workflow made for that clip. A checkpoint whose preprocessing cannot be reproduced is
-refused, with the reason.
+mer.learn.train.shard_preprocessing). A clip goes through the same stage functions as the
+workflow (mer.preprocess.evm.onset_apex, mer.preprocess.flow.onset_apex_flow,
+mer.learn.augment.variant) and becomes a network input exactly as a test row of a shard does
+(mer.learn.reader.variant_inputs), so the prediction equals the one the workflow made for that
+clip. A checkpoint whose preprocessing cannot be reproduced is refused, with the reason.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-from mer import __version__, augment, evm, flow, reader, train
-from mer.samples import DataError
+from mer import __version__
+from mer.data.samples import DataError
+from mer.learn import augment, reader, train
+from mer.preprocess import evm, flow
 
 # Parameters each stage needs, by section of the recorded provenance.
 REQUIRED_PARAMS = {
@@ -119,12 +121,12 @@ def network_input(clip: np.ndarray, apex_index: int, fps: float, params: dict, s
 
 
 def spot_apex(clip: np.ndarray, sample: str) -> int:
-    """The apex index within the clip, by mer.spotting (imported only when needed)."""
+    """The apex index within the clip, by mer.data.spotting (imported only when needed)."""
     try:
-        from mer.spotting import spot_apex as spot
+        from mer.data.spotting import spot_apex as spot
     except ImportError as error:
         raise PredictError(
-            f"{sample}: no --apex given and apex spotting (mer.spotting) is not available "
+            f"{sample}: no --apex given and apex spotting (mer.data.spotting) is not available "
             f"({error}); give the apex frame number with --apex."
         ) from error
     return int(spot(clip, onset_index=0))
@@ -168,8 +170,8 @@ def predict_clip(
 ) -> dict:
     """Predict one clip folder (frame numbers as in its file names); returns a plain dict:
     onset, apex, offset, apex_spotted, predicted_label, probabilities (class -> p), warnings."""
-    from mer.clips import load_clip
-    from mer.samples import list_frames
+    from mer.data.clips import load_clip
+    from mer.data.samples import list_frames
 
     sample = str(frames_dir)
     params = preprocessing_params(checkpoint, checkpoint_name)

@@ -1,6 +1,6 @@
 """The torch Dataset that training reads: subjects selected from per-subject shards.
 
-Kept apart from mer.shards so that writing shards does not pay for importing torch.
+Kept apart from mer.learn.shards so that writing shards does not pay for importing torch.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import numpy as np
 import torch
 
-from mer.shards import ShardError, open_shard, read_shard
+from mer.learn.shards import ShardError, open_shard, read_shard
 
 # Streams stored as uint8 images, scaled to 0..1 by the fixed factor 1/255; flow_uv is in px.
 UINT8_STREAMS = ("flow_image", "apex_gray", "masked_apex")
@@ -22,7 +22,7 @@ def network_input(stream: str, stored: torch.Tensor) -> torch.Tensor:
 
 
 def variant_inputs(variant: dict) -> dict[str, torch.Tensor]:
-    """One un-augmented variant (mer.augment.variant) -> a batch of one, as a test row of
+    """One un-augmented variant (mer.learn.augment.variant) -> a batch of one, as a test row of
     ShardDataset: channels first, the same scaling."""
     stored = {
         "flow_image": torch.from_numpy(variant["flow_image"]).permute(2, 0, 1),

@@ -9,7 +9,7 @@ attrs: subject, classes (JSON), params (JSON: every upstream parameter), mer_ver
 opencv_version (flow and resizing depend on it),
 inputs (JSON: sha256 of each input file), augmentations (JSON: id -> [flip, angle]), rows.
 Chunks hold up to 64 rows (a training batch) of one array, compressed with gzip level 1
-(fast to decode; the reader, mer.reader, loads a shard whole).
+(fast to decode; the reader, mer.learn.reader, loads a shard whole).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 from mer import __version__
-from mer.augment import AUGMENTATIONS
+from mer.learn.augment import AUGMENTATIONS
 
 IMAGE_ARRAYS = ("flow_uv", "flow_image", "mask", "apex_gray", "masked_apex")
 ROW_ARRAYS = ("label", "sample", "subject", "augmentation")
@@ -54,7 +54,7 @@ def write_shard(
     inputs: dict[str, str],
 ) -> None:
     """Write one subject's shard atomically (temporary name, then rename)."""
-    from mer.files import atomic_path
+    from mer.store.files import atomic_path
 
     n_aug = len(AUGMENTATIONS)
     if any(len(v) != n_aug for v in sample_variants):

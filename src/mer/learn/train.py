@@ -25,9 +25,9 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__
-from mer.model import MSCNN, MSCNN_STREAMS
-from mer.reader import ShardDataset
-from mer.shards import open_shard
+from mer.learn.model import MSCNN, MSCNN_STREAMS
+from mer.learn.reader import ShardDataset
+from mer.learn.shards import open_shard
 
 OVERSAMPLERS = ("none", "random", "smote", "adasyn", "input")
 MONITORS = ("val_loss", "val_f1")
@@ -342,7 +342,7 @@ def load_resume(path, fingerprint: dict, log=print) -> dict | None:
 
 
 def save_resume(path, state: dict) -> None:
-    from mer.files import atomic_path
+    from mer.store.files import atomic_path
 
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

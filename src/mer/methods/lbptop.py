@@ -12,7 +12,7 @@ the "nri_uniform" codes 0 .. P*(P-1)+2 (the last bin collects every non-uniform 
 Each (block, plane) histogram sums to 1, so clips of different length and size compare.
 
 `svm_fold` / `loso_svm` classify such features with a linear SVM, one fold per held-out
-subject, and write predictions in the same format as a trained MSCNN fold (mer.train), so that
+subject, and write predictions in the same format as a trained MSCNN fold (mer.learn.train), so that
 one evaluation reads both.
 """
 
@@ -132,7 +132,7 @@ def svm_fold(
 ) -> tuple[pd.DataFrame, dict]:
     """One LOSO fold: fit on every subject but `held_out`, predict `held_out`.
 
-    Returns (predictions, fold) in mer.train's format: predictions has the columns sample,
+    Returns (predictions, fold) in mer.learn.train's format: predictions has the columns sample,
     subject, true_label, predicted_label, p_<class>; fold the keys of fold.json.
 
     - Standardisation uses the training subjects' statistics only.
@@ -228,7 +228,7 @@ def loso_svm(
     C: float = 1.0,
     samples: np.ndarray | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Held-out subject -> its predictions (mer.train's format), for every subject.
+    """Held-out subject -> its predictions (mer.learn.train's format), for every subject.
 
     `samples` names the rows (default: their index as text). For fold.json as well, call
     `svm_fold` per subject.

@@ -80,7 +80,7 @@ import numpy as np
 import scipy.fft
 from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
 
-from mer.clips import resize_clip
+from mer.data.clips import resize_clip
 
 DEFAULT_LOW_HZ = 0.5
 DEFAULT_HIGH_HZ = 20.0
@@ -167,7 +167,7 @@ def onset_apex(
         )
     box, crop_warning = None, ""
     if crop_size:
-        from mer import crop
+        from mer.data import crop
 
         box, warning = crop.clip_box(clip[0], crop_margin, sample=sample)
         clip = crop.crop_clip(clip, box, crop_size)

@@ -1,7 +1,7 @@
 """Cached artifacts of parameter sets no longer in the config: find them, and remove them.
 
 Every keyed artifact lives under results/<name>/<stage>/<key>/ (key = tag-<8 hex>, see
-mer.files.param_key), and its logs under results/<name>/logs/<rule>/<key>[.log or /]. The
+mer.store.files.param_key), and its logs under results/<name>/logs/<rule>/<key>[.log or /]. The
 workflow passes the keys its current config produces (all experiments, sweeps and the
 ablation); any other key folder is stale. Names that are not keys are never touched.
 """

@@ -1,0 +1,2 @@
+"""Scoring pooled LOSO predictions: metrics, per-subject tables, figures, the summary with the
+published numbers."""

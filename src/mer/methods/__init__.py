@@ -1,0 +1,1 @@
+"""Comparison methods beside MSCNN (LBP-TOP, ...), each scored under the same LOSO protocol."""

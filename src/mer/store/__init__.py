@@ -1,0 +1,2 @@
+"""How artifacts are written (atomically, keyed by their parameters) and how stale ones are
+found."""
