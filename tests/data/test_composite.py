@@ -11,15 +11,15 @@ import pytest
 import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, SHARED, run_snakemake
 from mer.data import datasets
 from mer.data.samples import DataError, read_samples
 from mer.evaluation import evaluate
 
 # The composite list holds only ids and labels (as MEGC 2019 published it): vendored, so that
 # these tests run in any checkout. The official sheets it is checked against are not.
-COMPOSITE = Path(__file__).resolve().parent / "data" / "combined_3class_gt.csv"
-ANNOTATIONS = Path(__file__).resolve().parents[2] / "shared/realdata/annotations"
+COMPOSITE = Path(__file__).resolve().parent / "combined_3class_gt.csv"
+ANNOTATIONS = SHARED / "realdata" / "annotations"
 needs_composite = pytest.mark.skipif(not COMPOSITE.is_file(), reason="tests/data lacks the list")
 needs_sheets = pytest.mark.skipif(
     not (ANNOTATIONS / "CASME2-coding-20140508.xlsx").is_file(),

@@ -15,9 +15,10 @@ import pytest
 import torch
 from test_train import CLASSES, make_shards
 
+from conftest import REPO
 from mer.learn import shards, train
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = REPO / "src"
 # Enough epochs to kill in the middle; early stopping on, so the best-epoch state is resumed too.
 RESUMABLE = {
     "max_epochs": 4,

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from conftest import SHARED
 from mer.data import synth
 from mer.preprocess import flow
 
-FLOWGT = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "flowgt"
+FLOWGT = SHARED / "realdata" / "flowgt"
 
 
 def textured_image(size: int = 96, seed: int = 5) -> np.ndarray:
