@@ -13,17 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage, signal
 
-from mer.preprocess.evm import (
-    DEFAULT_HIGH_HZ,
-    DEFAULT_LOW_HZ,
-    MODES,
-    TEMPORAL_FILTERS,
-    auto_pyramid_depth,
-    level_amplifications,
-    magnify,
-    pyramid_sizes,
-    to_uint8,
-)
+from mer.preprocess.evm import MODES, magnify, to_uint8
+from mer.preprocess.pyramid import auto_pyramid_depth, level_amplifications, pyramid_sizes
+from mer.preprocess.temporal_filters import DEFAULT_HIGH_HZ, DEFAULT_LOW_HZ, TEMPORAL_FILTERS
 
 FPS = 200.0
 IN_BAND_HZ = 6.25  # bin 2 of a 64-frame clip at 200 fps: inside every filter's pass band

@@ -143,10 +143,6 @@ def svm_fold(
       a calibrated probability.
     - A training set with a single class predicts that class for every test clip (noted).
     """
-    # Imported here: scikit-learn costs about a second, paid by every per-clip features job.
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
-
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels, dtype=int)
     subjects = np.asarray(subjects).astype(str)
@@ -157,6 +153,22 @@ def svm_fold(
     train_features, train_labels = features[~is_test], labels[~is_test]
     if len(train_labels) == 0:
         raise ValueError(f"holding out {held_out!r} leaves no training samples")
+    notes = _training_notes(train_labels, classes)
+    probabilities, predicted = _fit_and_predict(
+        train_features, train_labels, features[is_test], len(classes), seed, C
+    )
+    predictions = _predictions_table(
+        samples[is_test], subjects[is_test], labels[is_test], predicted, probabilities, classes
+    )
+    train_subjects = sorted(set(subjects[~is_test].tolist()))
+    fold = _fold_record(
+        held_out, seed, C, train_subjects, train_labels, int(is_test.sum()), classes, notes
+    )
+    return predictions, fold
+
+
+def _training_notes(train_labels: np.ndarray, classes: list[str]) -> list[str]:
+    """fold.json notes on the classes a fold's training set lacks (or a single class)."""
     notes = []
     seen_classes = np.unique(train_labels)
     absent = sorted(set(range(len(classes))) - set(seen_classes.tolist()))
@@ -165,38 +177,79 @@ def svm_fold(
             f"classes {[classes[c] for c in absent]} are absent from this fold's training "
             "set: the SVM cannot predict them"
         )
-    probabilities = np.zeros((int(is_test.sum()), len(classes)))
     if len(seen_classes) == 1:
         notes.append(
             f"a single class ({classes[seen_classes[0]]}) in training: predicted for every "
             "test clip"
         )
+    return notes
+
+
+def _fit_and_predict(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    n_classes: int,
+    seed: int,
+    C: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p_<class> of every test clip, predicted class index): standardise, fit, decide."""
+    # Imported here: scikit-learn costs about a second, paid by every per-clip features job.
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    seen_classes = np.unique(train_labels)
+    probabilities = np.zeros((len(test_features), n_classes))
+    if len(seen_classes) == 1:
         probabilities[:, seen_classes[0]] = 1.0
-        predicted = np.full(int(is_test.sum()), seen_classes[0])
-    else:
-        scaler = StandardScaler().fit(train_features)
-        # dual="auto" picks the dual solver for D > N (LBP-TOP: thousands of bins, few clips).
-        svm = LinearSVC(
-            C=C, class_weight="balanced", dual="auto", random_state=seed, max_iter=20000
-        ).fit(scaler.transform(train_features), train_labels)
-        test_features = scaler.transform(features[is_test])
-        scores = svm.decision_function(test_features)
-        if scores.ndim == 1:  # two classes: the score is for svm.classes_[1]
-            scores = np.stack([np.zeros_like(scores), scores], axis=1)
-        probabilities[:, svm.classes_] = _softmax(scores)
-        predicted = svm.predict(test_features)
+        return probabilities, np.full(len(test_features), seen_classes[0])
+    scaler = StandardScaler().fit(train_features)
+    # dual="auto" picks the dual solver for D > N (LBP-TOP: thousands of bins, few clips).
+    svm = LinearSVC(
+        C=C, class_weight="balanced", dual="auto", random_state=seed, max_iter=20000
+    ).fit(scaler.transform(train_features), train_labels)
+    test_features = scaler.transform(test_features)
+    scores = svm.decision_function(test_features)
+    if scores.ndim == 1:  # two classes: the score is for svm.classes_[1]
+        scores = np.stack([np.zeros_like(scores), scores], axis=1)
+    probabilities[:, svm.classes_] = _softmax(scores)
+    return probabilities, svm.predict(test_features)
+
+
+def _predictions_table(
+    samples: np.ndarray,
+    subjects: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    probabilities: np.ndarray,
+    classes: list[str],
+) -> pd.DataFrame:
+    """The held-out clips' rows in mer.learn.train's predictions format."""
     predictions = pd.DataFrame(
         {
-            "sample": samples[is_test],
-            "subject": subjects[is_test],
-            "true_label": [classes[i] for i in labels[is_test]],
+            "sample": samples,
+            "subject": subjects,
+            "true_label": [classes[i] for i in labels],
             "predicted_label": [classes[i] for i in predicted],
         }
     )
     for index, name in enumerate(classes):
         predictions[f"p_{name}"] = probabilities[:, index]
-    train_subjects = sorted(set(subjects[~is_test].tolist()))
-    fold = {
+    return predictions
+
+
+def _fold_record(
+    held_out: str,
+    seed: int,
+    C: float,
+    train_subjects: list[str],
+    train_labels: np.ndarray,
+    n_test_clips: int,
+    classes: list[str],
+    notes: list[str],
+) -> dict:
+    """The keys of fold.json for an SVM fold (no validation subjects: no early stopping)."""
+    return {
         "held_out": held_out,
         "seed": seed,
         "device": "cpu",
@@ -208,7 +261,7 @@ def svm_fold(
             "train_rows": int(len(train_labels)),
             "train_clips": int(len(train_labels)),
             "validation_clips": 0,
-            "test_clips": int(is_test.sum()),
+            "test_clips": n_test_clips,
             "train_per_class": {
                 name: int((train_labels == index).sum()) for index, name in enumerate(classes)
             },
@@ -216,7 +269,6 @@ def svm_fold(
         "svm": {"C": C, "class_weight": "balanced", "standardise": "training subjects"},
         "notes": notes,
     }
-    return predictions, fold
 
 
 def loso_svm(
