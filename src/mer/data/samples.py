@@ -2,20 +2,19 @@
 
 Every loader ends here: `build_samples` checks each annotated clip against its frames on disk
 and the configured classes, keeps the usable rows and lists every skipped row with its reason.
-Frame files are found by the integer in their names (img46.jpg, reg_img46.jpg, 006_05562.jpg),
-never by formatting names, because real datasets pad inconsistently.
+Frames are found and read by mer.data.frames.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pandas as pd
+
+from mer.data.clips import load_clip
+from mer.data.frames import DataError, frame_size, list_frames
 
 SAMPLE_COLUMNS = [
     "sample",
@@ -31,8 +30,6 @@ SAMPLE_COLUMNS = [
     "first_frame",
     "last_frame",
 ]
-FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-_LAST_INTEGER = re.compile(r"(\d+)(?!.*\d)")
 # The EVM temporal filter needs at least this many frames (= mer.preprocess.evm.MIN_FRAMES, tested).
 MIN_CLIP_FRAMES = 4
 # Skips that follow from a choice in the config (the classes, apex_fill), not from a fault in
@@ -40,46 +37,11 @@ MIN_CLIP_FRAMES = 4
 CHOSEN_SKIPS = {"label", "apex missing"}
 
 
-class DataError(ValueError):
-    """A dataset problem that stops the run; the message names the file and the fix."""
-
-
 @dataclass
 class LoadResult:
     samples: pd.DataFrame
     skipped: list[dict] = field(default_factory=list)  # {sample, reason}
     notes: list[str] = field(default_factory=list)  # fixes applied, facts worth knowing
-
-
-def frame_number(path: str | Path) -> int | None:
-    """The last integer in a frame file's name, or None when it has none."""
-    match = _LAST_INTEGER.search(Path(path).stem)
-    return int(match.group(1)) if match else None
-
-
-def list_frames(clip_dir: str | Path, pattern: str | None = None) -> dict[int, Path]:
-    """Frame number -> file for every image in clip_dir (sorted numerically, not by name).
-
-    `pattern`, a regular expression, keeps only files whose whole stem matches it
-    (e.g. r"reg_img\\d+" for CASME II's cropped frames).
-    """
-    frames: dict[int, Path] = {}
-    for entry in os.scandir(clip_dir):
-        path = Path(entry.path)
-        if path.suffix.lower() not in FRAME_SUFFIXES:
-            continue
-        if pattern is not None and not re.fullmatch(pattern, path.stem):
-            continue
-        number = frame_number(path)
-        if number is None:
-            continue
-        if number in frames:
-            raise DataError(
-                f"{clip_dir}: frames {frames[number].name} and {path.name} both carry number "
-                f"{number}; remove the duplicate so that each frame number names one image."
-            )
-        frames[number] = path
-    return dict(sorted(frames.items()))
 
 
 def normalise_label(raw, classes: list[str]) -> str | None:
@@ -154,24 +116,6 @@ FIXES = {
         "one frame size)",
     ),
 }
-
-
-def frame_size(path: Path) -> tuple[int, int]:
-    """(height, width) of a frame after decoding it fully; DataError saying what is wrong.
-
-    Some OpenCV builds decode a truncated JPEG with only a warning (libjpeg fills the rest
-    with gray), so JPEGs must also end with their end-of-image marker.
-    """
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise DataError(f"frame {path} is empty (0 bytes)")
-    is_jpeg = data[:2].tobytes() == b"\xff\xd8"
-    if is_jpeg and not data[-64:].tobytes().rstrip(b"\x00").endswith(b"\xff\xd9"):
-        raise DataError(f"frame {path} is a truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise DataError(f"frame {path} cannot be decoded (corrupt or truncated image)")
-    return image.shape
 
 
 def clip_image_problem(paths: list[Path]) -> str | None:
@@ -383,8 +327,7 @@ def build_samples(
 
 def _spotted_apex(clip_dir: Path, onset: int, offset: int, method: str) -> int:
     """The spotted apex as an offset from the onset frame."""
-    from mer.data.clips import load_clip  # clips imports this module
-    from mer.data.spotting import spot_apex
+    from mer.data.spotting import spot_apex  # scipy, only when an apex is spotted
 
     return spot_apex(load_clip(clip_dir, onset, offset), 0, method)
 
