@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mer.data.samples import DataError
+    from mer.data.frames import DataError
 
     args = build_parser().parse_args(argv)
     try:

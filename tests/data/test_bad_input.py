@@ -17,7 +17,7 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from mer import cli
-from mer.data import samples, synth
+from mer.data import frames, samples, synth
 from mer.preprocess import evm, flow
 from mer.store import files
 
@@ -191,9 +191,9 @@ def test_a_truncated_jpeg_is_named(tmp_path, kept):
     whole, truncated = tmp_path / "img1.jpg", tmp_path / "img2.jpg"
     whole.write_bytes(encoded)
     truncated.write_bytes(encoded[: int(len(encoded) * kept)])
-    assert samples.frame_size(whole) == (64, 48)
-    with pytest.raises(samples.DataError, match=r"img2\.jpg .*truncated"):
-        samples.frame_size(truncated)
+    assert frames.frame_size(whole) == (64, 48)
+    with pytest.raises(frames.DataError, match=r"img2\.jpg .*truncated"):
+        frames.frame_size(truncated)
 
 
 def test_the_samples_stage_minimum_is_the_evm_filter_minimum():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mer.data import clips
-from mer.data.samples import DataError
+from mer.data.frames import DataError
 
 
 def write_frames(folder, numbers, size=(12, 10)):

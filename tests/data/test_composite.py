@@ -12,8 +12,9 @@ import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from conftest import REPO, SHARED, run_snakemake
-from mer.data import datasets
-from mer.data.samples import DataError, read_samples
+from mer.data import datasets, loaders
+from mer.data.frames import DataError
+from mer.data.samples import read_samples
 from mer.evaluation import evaluate
 
 # The composite list holds only ids and labels (as MEGC 2019 published it): vendored, so that
@@ -91,9 +92,9 @@ def write_fake_trees(root: Path, composite: pd.DataFrame) -> dict:
 
 @pytest.fixture(scope="module")
 def composite_load(tmp_path_factory):
-    composite = datasets.read_composite(COMPOSITE)
+    composite = loaders.read_composite(COMPOSITE)
     sources = write_fake_trees(tmp_path_factory.mktemp("megc2019"), composite)
-    return composite, sources, datasets.load_megc2019(COMPOSITE, sources)
+    return composite, sources, loaders.load_megc2019(COMPOSITE, sources)
 
 
 @needs_composite
@@ -183,10 +184,10 @@ def test_a_composite_without_a_source_root_names_the_setting(tmp_path):
     table = tmp_path / "composite.csv"
     table.write_text("smic,s01,s01_ne_01,0\n")
     with pytest.raises(DataError, match="sources.smic.root"):
-        datasets.load_megc2019(table, {})
+        loaders.load_megc2019(table, {})
     table.write_text("smic,s01,s01_ne_01,3\n")
     with pytest.raises(DataError, match="labels"):
-        datasets.load_megc2019(table, {"smic": {"root": str(tmp_path)}})
+        loaders.load_megc2019(table, {"smic": {"root": str(tmp_path)}})
 
 
 @needs_sheets
@@ -195,7 +196,7 @@ def test_every_composite_row_is_in_the_official_sheet(database):
     sheet = {"casme2": "CASME2-coding-20140508.xlsx", "samm": "SAMM_Micro_FACS_Codes_v2.xlsx"}
     columns = {"subject": ("Subject",), "video": ("Filename",)}
     rows, _ = datasets.read_sheet(ANNOTATIONS / sheet[database], columns, sheet="MICRO_ONLY")
-    composite = datasets.read_composite(COMPOSITE)
+    composite = loaders.read_composite(COMPOSITE)
     wanted = composite[composite["database"] == database]
     assert set(wanted["video"]) <= set(rows["video"])
 
@@ -228,7 +229,7 @@ def test_per_database_scores_match_scikit_learn():
 @needs_composite
 @pytest.mark.slow
 def test_megc2019_config_builds_the_samples_and_a_loso_dag_of_68_folds(workdir, tmp_path):
-    composite = datasets.read_composite(COMPOSITE)
+    composite = loaders.read_composite(COMPOSITE)
     sources = write_fake_trees(tmp_path / "data", composite)
     config = yaml.safe_load((REPO / "workflow/configs/megc2019.yaml").read_text())
     config["dataset"].update(annotations=str(COMPOSITE), sources=sources)

@@ -1,8 +1,8 @@
 """Face crop: one square box per clip from the onset frame; centre crop + warning without a face.
 
-The Haar cascade finds the synthetic face of mer.data.synth.render_face (measured with face_box:
-99 of 100 faces, 10 subjects at 48-256 px, bare or on a larger canvas). The OpenCV 5 wheels
-ship no cascade file, so the detection tests skip there unless one is installed (see
+The Haar cascade finds the synthetic face of mer.data.synth_faces.render_face (measured with
+face_box: 99 of 100 faces, 10 subjects at 48-256 px, bare or on a larger canvas). The OpenCV 5
+wheels ship no cascade file, so the detection tests skip there unless one is installed (see
 mer.data.crop.find_cascade); the geometry and the no-face fallback are tested everywhere.
 """
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mer.data import crop, synth
-from mer.data.samples import DataError
+from mer.data import crop, synth_faces
+from mer.data.frames import DataError
 
 CASCADE = crop.find_cascade()
 needs_cascade = pytest.mark.skipif(
@@ -25,7 +25,7 @@ needs_cascade = pytest.mark.skipif(
 def face_on_canvas(size=96, top=40, left=150, canvas=(200, 340), seed=1):
     """A synthetic face of side `size` pasted at (top, left) on a darker, larger frame."""
     rng = np.random.default_rng(seed)
-    face = synth.render_face(synth._face_geometry(rng), size, rng)
+    face = synth_faces.render_face(synth_faces._face_geometry(rng), size, rng)
     frame = np.full(canvas, 50, np.uint8)
     frame[top : top + size, left : left + size] = np.clip(face, 0, 255).astype(np.uint8)
     return frame

@@ -20,7 +20,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from conftest import REPO, SHARED, run_snakemake
-from mer.data import datasets, samples
+from mer.data import datasets, frames, samples
 
 ANNOTATIONS = SHARED / "realdata" / "annotations"
 CASME2_SHEET = ANNOTATIONS / "CASME2-coding-20140508.xlsx"
@@ -190,7 +190,7 @@ def test_frames_sort_by_number_and_never_match_by_substring(tmp_path, template):
     result = datasets.load_casme2(annotations, root)
     row = result.samples.iloc[0]
     assert (row["sample"], row.first_frame, row.last_frame) == ("sub01_EP01", 98, 101)
-    assert list(samples.list_frames(root / "sub01" / "EP01")) == [98, 99, 100, 101]
+    assert list(frames.list_frames(root / "sub01" / "EP01")) == [98, 99, 100, 101]
     [skipped] = result.skipped
     assert skipped["sample"] == "sub01_EP02" and "missing" in skipped["reason"]
     assert ": 46" in skipped["reason"]
@@ -238,13 +238,13 @@ def test_table_loader_applies_the_apex_policy(tmp_path, template):
 def test_unreadable_or_incomplete_sheets_are_errors_that_name_the_file(tmp_path):
     broken = tmp_path / "CASME2-coding-broken.xlsx"
     broken.write_bytes(b"not a spreadsheet")
-    with pytest.raises(samples.DataError, match="CASME2-coding-broken.xlsx"):
+    with pytest.raises(frames.DataError, match="CASME2-coding-broken.xlsx"):
         datasets.load_casme2(broken, tmp_path)
     no_apex = tmp_path / "no_apex.csv"
     no_apex.write_text("Subject,Filename,OnsetFrame,OffsetFrame,Estimated Emotion\n01,EP1,1,2,x\n")
-    with pytest.raises(samples.DataError, match="apex"):
+    with pytest.raises(frames.DataError, match="apex"):
         datasets.load_casme2(no_apex, tmp_path)
-    with pytest.raises(samples.DataError, match="does not exist"):
+    with pytest.raises(frames.DataError, match="does not exist"):
         datasets.load_samm(tmp_path / "absent.xlsx", tmp_path)
 
 
@@ -254,7 +254,7 @@ def test_official_annotation_file_is_found_beside_the_frames(tmp_path):
         (tmp_path / name).touch()
     found = datasets.find_annotations("casme2", tmp_path / "Cropped")
     assert found.name == "CASME2-coding-20190701.xlsx"
-    with pytest.raises(samples.DataError, match="--annotations"):
+    with pytest.raises(frames.DataError, match="--annotations"):
         datasets.find_annotations("samm", tmp_path / "Cropped")
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer.data import samples
+from mer.data import frames, samples
 
 CLASSES = ["others", "disgust", "happiness", "repression", "surprise"]
 
@@ -28,19 +28,19 @@ def make_clip(folder: Path, numbers, name=lambda n: f"img{n}.png"):
     ],
 )
 def test_frame_number_is_the_last_integer_of_the_name(name, number):
-    assert samples.frame_number(name) == number
+    assert frames.frame_number(name) == number
 
 
 def test_frames_sort_numerically_not_by_name(tmp_path):
     make_clip(tmp_path, [99, 100, 460, 46])
-    assert list(samples.list_frames(tmp_path)) == [46, 99, 100, 460]
+    assert list(frames.list_frames(tmp_path)) == [46, 99, 100, 460]
 
 
 def test_two_files_with_one_frame_number_are_an_error_naming_both(tmp_path):
     make_clip(tmp_path, [5], name=lambda n: f"img{n}.png")
     make_clip(tmp_path, [5], name=lambda n: f"img{n:03d}.png")
-    with pytest.raises(samples.DataError, match="img005.png"):
-        samples.list_frames(tmp_path)
+    with pytest.raises(frames.DataError, match="img005.png"):
+        frames.list_frames(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -90,5 +90,5 @@ def test_bad_rows_are_skipped_with_a_reason_and_good_rows_kept(tmp_path):
 def test_missing_annotation_column_is_a_clear_error(tmp_path):
     table = tmp_path / "a.csv"
     table.write_text("subject,video,onset,offset,label\n")
-    with pytest.raises(samples.DataError, match=r"a\.csv.*apex"):
+    with pytest.raises(frames.DataError, match=r"a\.csv.*apex"):
         samples.load_table(table, tmp_path, CLASSES, "t", fps=200)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from mer.data import samples, synth
+from mer.data.frames import list_frames
 
 
 def test_same_seed_gives_byte_identical_frames_and_another_seed_differs(tiny_params):
@@ -116,7 +117,7 @@ def test_written_dataset_travels_the_real_data_path(tmp_path, tiny_params):
     assert result.skipped == []
     assert len(result.samples) == len(annotations) == len(synth.plan_dataset(tiny_params))
     first = result.samples.iloc[0]
-    frames = samples.list_frames(first.frames_dir)
+    frames = list_frames(first.frames_dir)
     assert min(frames) == first.first_frame > 0  # numbered like a real dataset, not from 0
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
     truth = np.load(out / "ground_truth" / first.subject / f"{first.video}.npz")

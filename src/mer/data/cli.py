@@ -71,9 +71,9 @@ def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from mer.data import datasets
+    from mer.data import loaders
 
-    return datasets.load(
+    return loaders.load(
         args.loader,
         args.annotations,
         args.root,
@@ -109,19 +109,20 @@ def cmd_preview_synth(args) -> int:
 
 def cmd_samples(args) -> int:
     from mer.data import samples
+    from mer.data.frames import DataError
     from mer.store import files
 
     result = _load(args)
     faults = samples.faults(result)
     if faults and args.on_bad_sample == "fail":
         listed = "\n".join(f"  {s['sample']}: {s['reason']}" for s in faults)
-        raise samples.DataError(
+        raise DataError(
             f"{len(faults)} bad sample(s) in {args.annotations} (on_bad_sample: fail):\n{listed}\n"
             "Fix them, or set on_bad_sample: skip to leave them out (listed in the report)."
         )
     if result.samples.empty:
         print(samples.summary(result, args.classes), file=sys.stderr)
-        raise samples.DataError(f"no usable sample in {args.annotations}; see the reasons above.")
+        raise DataError(f"no usable sample in {args.annotations}; see the reasons above.")
     with files.atomic_path(args.out) as tmp:
         result.samples.to_csv(tmp, sep="\t", index=False)
     files.write_text_atomic(args.report, samples.summary(result, args.classes))
@@ -131,6 +132,7 @@ def cmd_samples(args) -> int:
 
 def cmd_check_data(args) -> int:
     from mer.data import datasets, samples
+    from mer.data.frames import DataError
 
     if args.configfile:
         config = yaml.safe_load(Path(args.configfile).read_text())
@@ -150,7 +152,7 @@ def cmd_check_data(args) -> int:
         args.sources_json = dataset.get("sources", {})
         args.root = args.root or ("(sources)" if args.loader == "megc2019" else None)
     if not args.loader or not args.root:
-        raise samples.DataError("give --dataset casme2|samm|table and --root (or --configfile).")
+        raise DataError("give --dataset casme2|samm|table and --root (or --configfile).")
     if not args.annotations and args.loader in datasets.ANNOTATION_GLOBS:
         args.annotations = datasets.find_annotations(args.loader, args.root)
     args.classes = args.classes or datasets.DEFAULT_CLASSES.get(args.loader)

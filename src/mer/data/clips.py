@@ -7,18 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer.data.samples import DataError, list_frames
-
-
-def read_gray(path: str | Path) -> np.ndarray:
-    """One frame as uint8 gray; a clear error naming the file if it cannot be decoded."""
-    path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise DataError(f"frame {path} is missing or empty; restore it from the dataset.")
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise DataError(f"frame {path} cannot be decoded (corrupt or truncated); restore it.")
-    return image
+from mer.data.frames import DataError, list_frames, read_gray
 
 
 def load_clip(frames_dir: str | Path, first: int, last: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer.data.samples import DataError
+from mer.data.frames import DataError
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 CASCADE_ENV = "MER_HAAR_CASCADE"

@@ -2,20 +2,19 @@
 
 Every loader ends here: `build_samples` checks each annotated clip against its frames on disk
 and the configured classes, keeps the usable rows and lists every skipped row with its reason.
-Frame files are found by the integer in their names (img46.jpg, reg_img46.jpg, 006_05562.jpg),
-never by formatting names, because real datasets pad inconsistently.
+Frames are found and read by mer.data.frames.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pandas as pd
+
+from mer.data.clips import load_clip
+from mer.data.frames import DataError, frame_size, list_frames
 
 SAMPLE_COLUMNS = [
     "sample",
@@ -31,8 +30,6 @@ SAMPLE_COLUMNS = [
     "first_frame",
     "last_frame",
 ]
-FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-_LAST_INTEGER = re.compile(r"(\d+)(?!.*\d)")
 # The EVM temporal filter needs at least this many frames (= mer.preprocess.evm.MIN_FRAMES, tested).
 MIN_CLIP_FRAMES = 4
 # Skips that follow from a choice in the config (the classes, apex_fill), not from a fault in
@@ -40,46 +37,11 @@ MIN_CLIP_FRAMES = 4
 CHOSEN_SKIPS = {"label", "apex missing"}
 
 
-class DataError(ValueError):
-    """A dataset problem that stops the run; the message names the file and the fix."""
-
-
 @dataclass
 class LoadResult:
     samples: pd.DataFrame
     skipped: list[dict] = field(default_factory=list)  # {sample, reason}
     notes: list[str] = field(default_factory=list)  # fixes applied, facts worth knowing
-
-
-def frame_number(path: str | Path) -> int | None:
-    """The last integer in a frame file's name, or None when it has none."""
-    match = _LAST_INTEGER.search(Path(path).stem)
-    return int(match.group(1)) if match else None
-
-
-def list_frames(clip_dir: str | Path, pattern: str | None = None) -> dict[int, Path]:
-    """Frame number -> file for every image in clip_dir (sorted numerically, not by name).
-
-    `pattern`, a regular expression, keeps only files whose whole stem matches it
-    (e.g. r"reg_img\\d+" for CASME II's cropped frames).
-    """
-    frames: dict[int, Path] = {}
-    for entry in os.scandir(clip_dir):
-        path = Path(entry.path)
-        if path.suffix.lower() not in FRAME_SUFFIXES:
-            continue
-        if pattern is not None and not re.fullmatch(pattern, path.stem):
-            continue
-        number = frame_number(path)
-        if number is None:
-            continue
-        if number in frames:
-            raise DataError(
-                f"{clip_dir}: frames {frames[number].name} and {path.name} both carry number "
-                f"{number}; remove the duplicate so that each frame number names one image."
-            )
-        frames[number] = path
-    return dict(sorted(frames.items()))
 
 
 def normalise_label(raw, classes: list[str]) -> str | None:
@@ -156,24 +118,6 @@ FIXES = {
 }
 
 
-def frame_size(path: Path) -> tuple[int, int]:
-    """(height, width) of a frame after decoding it fully; DataError saying what is wrong.
-
-    Some OpenCV builds decode a truncated JPEG with only a warning (libjpeg fills the rest
-    with gray), so JPEGs must also end with their end-of-image marker.
-    """
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise DataError(f"frame {path} is empty (0 bytes)")
-    is_jpeg = data[:2].tobytes() == b"\xff\xd8"
-    if is_jpeg and not data[-64:].tobytes().rstrip(b"\x00").endswith(b"\xff\xd9"):
-        raise DataError(f"frame {path} is a truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise DataError(f"frame {path} cannot be decoded (corrupt or truncated image)")
-    return image.shape
-
-
 def clip_image_problem(paths: list[Path]) -> str | None:
     """Why the frames cannot form one clip (first unreadable file, or mixed sizes), or None."""
     first_of_size: dict[tuple[int, int], Path] = {}
@@ -247,6 +191,14 @@ def _plain_name(part: str) -> bool:
     return part not in ("", ".", "..") and "/" not in part and "\\" not in part
 
 
+class _Skip(Exception):
+    """An annotation row that cannot be used: the reason and its kind (a key of FIXES)."""
+
+    def __init__(self, reason: str, kind: str):
+        super().__init__(reason)
+        self.reason, self.kind = reason, kind
+
+
 def build_samples(
     rows: pd.DataFrame,
     root: str | Path,
@@ -278,77 +230,17 @@ def build_samples(
     kept, spotted = [], []
     for _, row in rows.iterrows():
         sample = _default_sample(row)
-
-        def skip(reason: str, kind: str, sample=sample) -> None:
-            skipped.append({"sample": sample, "reason": reason, "kind": kind})
-
-        label = normalise_label(row["label"], classes)
-        if label is None:
-            skip(f"label {row['label']!r} is not one of the configured classes {classes}", "label")
-            continue
-        onset, apex, offset = (frame_cell(row[k]) for k in ("onset", "apex", "offset"))
-        spot_reason = None
-        if apex_spotting and None not in (onset, offset) and onset <= offset:
-            if apex is None:
-                spot_reason = f"apex {row['apex']!r} not annotated"
-            elif not onset <= apex <= offset:
-                spot_reason = f"annotated apex {apex} outside onset {onset} .. offset {offset}"
-            if spot_reason:
-                apex = onset  # a placeholder until the frames are read below
-        if None in (onset, apex, offset):
-            skip(
-                f"onset/apex/offset {row['onset']!r}/{row['apex']!r}/{row['offset']!r} "
-                "are not all frame numbers",
-                "apex missing" if None not in (onset, offset) else "frame numbers",
-            )
-            continue
-        if onset > offset:
-            skip(f"onset {onset} is after offset {offset}", "frame order")
-            continue
-        if not onset <= apex <= offset:
-            skip(f"apex {apex} is not within onset {onset} .. offset {offset}", "apex range")
-            continue
-        parts = [str(p) for p in clip_dir_of(row)]
-        clip_dir = safe_clip_dir(root, *parts) if all(map(_plain_name, parts)) else None
-        if clip_dir is None:
-            skip(f"clip folder {'/'.join(parts)!r} would leave the data root {root}", "path")
-            continue
-        if not clip_dir.is_dir():
-            skip(f"frame folder {clip_dir} does not exist", "folder")
-            continue
         try:
-            frames = list_frames(clip_dir, frame_pattern)
-        except DataError as error:
-            skip(str(error), "frames")
+            label = _row_label(row, classes)
+            onset, apex, offset, spot_reason = _row_frame_numbers(row, apex_spotting)
+            clip_dir = _row_clip_dir(row, root, clip_dir_of)
+            frames = _clip_frames(clip_dir, onset, offset, frame_pattern, check_images)
+            if spot_reason:
+                apex = _spot_row_apex(clip_dir, onset, offset, apex_spotting)
+                spotted.append(f"{sample} ({spot_reason}) -> {apex}")
+        except _Skip as skip:
+            skipped.append({"sample": sample, "reason": skip.reason, "kind": skip.kind})
             continue
-        missing = [n for n in range(onset, offset + 1) if n not in frames]
-        if missing:
-            shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-            named = f" named like {frame_pattern!r}" if frame_pattern else ""
-            skip(
-                f"{len(missing)} frame(s){named} between onset and offset missing in "
-                f"{clip_dir}: {shown}",
-                "frames",
-            )
-            continue
-        if offset - onset + 1 < MIN_CLIP_FRAMES:
-            skip(
-                f"onset {onset} .. offset {offset} is {offset - onset + 1} frame(s); the EVM "
-                f"temporal filter needs at least {MIN_CLIP_FRAMES}",
-                "short",
-            )
-            continue
-        problem = check_images and clip_image_problem([frames[n] for n in range(onset, offset + 1)])
-        if problem:
-            skip(problem, "image")
-            continue
-        if spot_reason:
-            try:
-                apex = onset + _spotted_apex(clip_dir, onset, offset, apex_spotting)
-            except DataError as error:
-                skip(f"apex spotting failed: {error}", "frames")
-                continue
-            spotted.append(f"{sample} ({spot_reason}) -> {apex}")
         kept.append(
             {
                 "sample": sample,
@@ -365,13 +257,7 @@ def build_samples(
                 "last_frame": max(frames),
             }
         )
-    samples = pd.DataFrame(kept, columns=SAMPLE_COLUMNS)
-    duplicated = samples["sample"].duplicated(keep=False)
-    if duplicated.any():
-        raise DataError(
-            f"sample ids are not unique: {sorted(set(samples['sample'][duplicated]))}; "
-            "each subject/video pair must appear once in the annotations."
-        )
+    samples = _unique_samples(pd.DataFrame(kept, columns=SAMPLE_COLUMNS))
     notes = []
     if spotted:
         notes.append(
@@ -381,12 +267,104 @@ def build_samples(
     return LoadResult(samples=samples, skipped=skipped, notes=notes)
 
 
-def _spotted_apex(clip_dir: Path, onset: int, offset: int, method: str) -> int:
-    """The spotted apex as an offset from the onset frame."""
-    from mer.data.clips import load_clip  # clips imports this module
-    from mer.data.spotting import spot_apex
+def _row_label(row, classes: list[str]) -> str:
+    """The row's label among the configured classes; _Skip if it is not one of them."""
+    label = normalise_label(row["label"], classes)
+    if label is None:
+        raise _Skip(
+            f"label {row['label']!r} is not one of the configured classes {classes}", "label"
+        )
+    return label
 
-    return spot_apex(load_clip(clip_dir, onset, offset), 0, method)
+
+def _row_frame_numbers(row, apex_spotting: str | None) -> tuple[int, int, int, str | None]:
+    """Onset, apex, offset and why the apex is to be spotted (None: it is annotated and valid).
+
+    With `apex_spotting`, a missing apex or one outside onset..offset gets the onset as a
+    placeholder until the frames are read; otherwise such a row is a _Skip.
+    """
+    onset, apex, offset = (frame_cell(row[k]) for k in ("onset", "apex", "offset"))
+    spot_reason = None
+    if apex_spotting and None not in (onset, offset) and onset <= offset:
+        if apex is None:
+            spot_reason = f"apex {row['apex']!r} not annotated"
+        elif not onset <= apex <= offset:
+            spot_reason = f"annotated apex {apex} outside onset {onset} .. offset {offset}"
+        if spot_reason:
+            apex = onset  # a placeholder until the frames are read below
+    if None in (onset, apex, offset):
+        raise _Skip(
+            f"onset/apex/offset {row['onset']!r}/{row['apex']!r}/{row['offset']!r} "
+            "are not all frame numbers",
+            "apex missing" if None not in (onset, offset) else "frame numbers",
+        )
+    if onset > offset:
+        raise _Skip(f"onset {onset} is after offset {offset}", "frame order")
+    if not onset <= apex <= offset:
+        raise _Skip(f"apex {apex} is not within onset {onset} .. offset {offset}", "apex range")
+    return onset, apex, offset, spot_reason
+
+
+def _row_clip_dir(row, root: Path, clip_dir_of) -> Path:
+    """The row's frame folder inside root; _Skip if its name leaves root or it does not exist."""
+    parts = [str(p) for p in clip_dir_of(row)]
+    clip_dir = safe_clip_dir(root, *parts) if all(map(_plain_name, parts)) else None
+    if clip_dir is None:
+        raise _Skip(f"clip folder {'/'.join(parts)!r} would leave the data root {root}", "path")
+    if not clip_dir.is_dir():
+        raise _Skip(f"frame folder {clip_dir} does not exist", "folder")
+    return clip_dir
+
+
+def _clip_frames(
+    clip_dir: Path, onset: int, offset: int, frame_pattern: str | None, check_images: bool
+) -> dict[int, Path]:
+    """The clip folder's frames; _Skip if one of onset..offset is missing or unreadable, or
+    the clip is too short for the EVM temporal filter."""
+    try:
+        frames = list_frames(clip_dir, frame_pattern)
+    except DataError as error:
+        raise _Skip(str(error), "frames") from error
+    missing = [n for n in range(onset, offset + 1) if n not in frames]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        named = f" named like {frame_pattern!r}" if frame_pattern else ""
+        raise _Skip(
+            f"{len(missing)} frame(s){named} between onset and offset missing in "
+            f"{clip_dir}: {shown}",
+            "frames",
+        )
+    if offset - onset + 1 < MIN_CLIP_FRAMES:
+        raise _Skip(
+            f"onset {onset} .. offset {offset} is {offset - onset + 1} frame(s); the EVM "
+            f"temporal filter needs at least {MIN_CLIP_FRAMES}",
+            "short",
+        )
+    problem = check_images and clip_image_problem([frames[n] for n in range(onset, offset + 1)])
+    if problem:
+        raise _Skip(problem, "image")
+    return frames
+
+
+def _spot_row_apex(clip_dir: Path, onset: int, offset: int, method: str) -> int:
+    """The apex frame number spotted from onset..offset; _Skip if the clip cannot be read."""
+    from mer.data.spotting import spot_apex  # scipy, only when an apex is spotted
+
+    try:
+        return onset + spot_apex(load_clip(clip_dir, onset, offset), 0, method)
+    except DataError as error:
+        raise _Skip(f"apex spotting failed: {error}", "frames") from error
+
+
+def _unique_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """samples, unchanged; DataError if a sample id appears twice."""
+    duplicated = samples["sample"].duplicated(keep=False)
+    if duplicated.any():
+        raise DataError(
+            f"sample ids are not unique: {sorted(set(samples['sample'][duplicated]))}; "
+            "each subject/video pair must appear once in the annotations."
+        )
+    return samples
 
 
 def load_table(

@@ -15,13 +15,14 @@ from mer.arguments import class_list
 
 def cmd_shards(args) -> int:
     from mer.data import samples
+    from mer.data.frames import DataError
     from mer.learn import augment, shards
     from mer.store import files
 
     table = samples.read_samples(args.samples_tsv)
     rows = table[table["subject"] == args.subject]
     if rows.empty:
-        raise samples.DataError(f"subject {args.subject!r} has no sample in {args.samples_tsv}")
+        raise DataError(f"subject {args.subject!r} has no sample in {args.samples_tsv}")
     inputs, sample_variants = {}, []
     for sample in rows["sample"]:
         flow_path = Path(args.flow_dir, f"{sample}.npz")

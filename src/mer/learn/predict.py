@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mer import __version__
-from mer.data.samples import DataError
+from mer.data.frames import DataError
 from mer.learn import augment, reader, train
 from mer.preprocess import evm, flow
 
@@ -171,7 +171,7 @@ def predict_clip(
     """Predict one clip folder (frame numbers as in its file names); returns a plain dict:
     onset, apex, offset, apex_spotted, predicted_label, probabilities (class -> p), warnings."""
     from mer.data.clips import load_clip
-    from mer.data.samples import list_frames
+    from mer.data.frames import list_frames
 
     sample = str(frames_dir)
     params = preprocessing_params(checkpoint, checkpoint_name)

@@ -41,7 +41,8 @@ def cmd_lbptop_features(args) -> int:
 
 
 def cmd_lbptop_loso(args) -> int:
-    from mer.data.samples import DataError, read_samples
+    from mer.data.frames import DataError
+    from mer.data.samples import read_samples
     from mer.methods import lbptop
     from mer.store import files
 
