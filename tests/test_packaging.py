@@ -72,3 +72,15 @@ def test_readme_links_every_documentation_page():
         text = (REPO / "docs" / page).read_text()
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             assert (REPO / "docs" / target).exists(), f"docs/{page} links missing {target}"
+
+
+def test_files_the_documentation_names_exist():
+    """A path in README or docs/ (a test, a benchmark, a config, a module) that was moved or
+    removed turns this red, so the reference stays true after a refactor."""
+    pattern = r"\b((?:tests|benchmarks|workflow|src|profiles|envs)/[\w./-]+\.(?:py|yaml|smk|md))"
+    missing = []
+    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        for path in re.findall(pattern, page.read_text()):
+            if not (REPO / path).exists():
+                missing.append(f"{page.name}: {path}")
+    assert not missing, missing
