@@ -147,6 +147,33 @@ def score_experiment(
     """Score every seed of read_predictions()'s table, pooled and per subject; summarise the
     seeds. Every seed must predict the same samples (else seeds are not comparable)."""
     seeds = sorted(int(s) for s in predictions["seed"].unique())
+    _check_same_samples(predictions, seeds)
+    databases = sorted(predictions["dataset"].unique()) if "dataset" in predictions else []
+    if len(databases) < 2:
+        databases = []  # a breakdown only where several databases are pooled
+    by_seed = {
+        seed: _score_seed(predictions[predictions["seed"] == seed], classes, bool(databases))
+        for seed in seeds
+    }
+    confusion_sum = None
+    for scores in by_seed.values():
+        confusion = scores["confusion"]
+        confusion_sum = confusion if confusion_sum is None else confusion_sum + confusion
+    confusion_normalised = confusion_sum.div(confusion_sum.sum(axis=1).replace(0, np.nan), axis=0)
+    metrics = _experiment_metrics(
+        experiment, classes, predictions, by_seed, confusion_sum, databases
+    )
+    return ExperimentScores(
+        metrics=_json_ready(metrics),
+        per_class=_seed_column_first({s: by_seed[s]["per_class"] for s in seeds}),
+        per_subject=_seed_column_first({s: by_seed[s]["per_subject"] for s in seeds}),
+        confusion=confusion_sum,
+        confusion_normalised=confusion_normalised,
+    )
+
+
+def _check_same_samples(predictions: pd.DataFrame, seeds: list[int]) -> None:
+    """Raise unless every seed predicts the same samples as the first."""
     samples_by_seed = {
         seed: set(predictions.loc[predictions["seed"] == seed, "sample"]) for seed in seeds
     }
@@ -160,37 +187,49 @@ def score_experiment(
                 f"{sorted(only_first)[:5]} only in seed {seeds[0]}"
             )
 
-    databases = sorted(predictions["dataset"].unique()) if "dataset" in predictions else []
-    by_database = len(databases) > 1  # a breakdown only where several databases are pooled
-    pooled_by_seed, subject_mean_by_seed, database_by_seed = {}, {}, {}
-    per_class_tables, per_subject_tables = [], []
-    confusion_sum = None
-    for seed in seeds:
-        seed_predictions = predictions[predictions["seed"] == seed]
-        pooled = pooled_metrics(seed_predictions, classes)
-        subject_table = per_subject(seed_predictions, classes)
-        pooled_by_seed[seed] = {
+
+def _score_seed(seed_predictions: pd.DataFrame, classes: list[str], by_database: bool) -> dict:
+    """One seed: its pooled scores as written to metrics.json, the mean of its per-subject
+    scores, its per-database scores (None unless `by_database`), its per-class and
+    per-subject tables, and its confusion counts."""
+    pooled = pooled_metrics(seed_predictions, classes)
+    subject_table = per_subject(seed_predictions, classes)
+    mean_row = subject_table.iloc[-1]
+    return {
+        "pooled": {
             **{name: pooled[name] for name in HEADLINE_METRICS},
             "n_samples": pooled["n_samples"],
             "n_folds": pooled["n_folds"],
             "confusion": pooled["confusion"].to_numpy().tolist(),
-        }
-        if by_database:
-            database_by_seed[seed] = per_database(seed_predictions, classes)
-        mean_row = subject_table.iloc[-1]
-        subject_mean_by_seed[seed] = {name: float(mean_row[name]) for name in SUBJECT_METRICS}
-        per_class_tables.append(pooled["per_class"].reset_index().assign(seed=seed))
-        per_subject_tables.append(subject_table.assign(seed=seed))
-        confusion_sum = (
-            pooled["confusion"] if confusion_sum is None else confusion_sum + pooled["confusion"]
-        )
+        },
+        "subject_mean": {name: float(mean_row[name]) for name in SUBJECT_METRICS},
+        "per_database": per_database(seed_predictions, classes) if by_database else None,
+        "per_class": pooled["per_class"].reset_index(),
+        "per_subject": subject_table,
+        "confusion": pooled["confusion"],
+    }
 
-    per_class_table = pd.concat(per_class_tables, ignore_index=True)
-    per_class_table = per_class_table[["seed", *per_class_table.columns.drop("seed")]]
-    per_subject_table = pd.concat(per_subject_tables, ignore_index=True)
-    per_subject_table = per_subject_table[["seed", *per_subject_table.columns.drop("seed")]]
-    confusion_normalised = confusion_sum.div(confusion_sum.sum(axis=1).replace(0, np.nan), axis=0)
 
+def _seed_column_first(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """The seeds' tables concatenated, with a first column `seed`."""
+    table = pd.concat(
+        [seed_table.assign(seed=seed) for seed, seed_table in tables.items()], ignore_index=True
+    )
+    return table[["seed", *table.columns.drop("seed")]]
+
+
+def _experiment_metrics(
+    experiment: str,
+    classes: list[str],
+    predictions: pd.DataFrame,
+    by_seed: dict[int, dict],
+    confusion_sum: pd.DataFrame,
+    databases: list[str],
+) -> dict:
+    """The metrics.json content (before _json_ready) from the seeds' scores."""
+    seeds = list(by_seed)
+    pooled_by_seed = {seed: scores["pooled"] for seed, scores in by_seed.items()}
+    subject_mean_by_seed = {seed: scores["subject_mean"] for seed, scores in by_seed.items()}
     first = pooled_by_seed[seeds[0]]
     metrics = {
         "experiment": experiment,
@@ -212,7 +251,8 @@ def score_experiment(
         "confusion_files": "counts summed over seeds (each sample once per seed)",
         "definitions": DEFINITIONS,
     }
-    if by_database:
+    if databases:
+        database_by_seed = {seed: scores["per_database"] for seed, scores in by_seed.items()}
         metrics["per_database"] = {
             database: {
                 "n_samples": database_by_seed[seeds[0]][database]["n_samples"],
@@ -225,13 +265,7 @@ def score_experiment(
             for database in databases
         }
         metrics["definitions"] = {**DEFINITIONS, "per_database": DEFINITIONS_PER_DATABASE}
-    return ExperimentScores(
-        metrics=_json_ready(metrics),
-        per_class=per_class_table,
-        per_subject=per_subject_table,
-        confusion=confusion_sum,
-        confusion_normalised=confusion_normalised,
-    )
+    return metrics
 
 
 def evaluate_experiment(
