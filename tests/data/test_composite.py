@@ -16,6 +16,8 @@ from mer.data import datasets, loaders
 from mer.data.frames import DataError
 from mer.data.samples import read_samples
 from mer.evaluation import evaluate
+from mer.evaluation.metrics import per_database
+from mer.evaluation.summary import summary
 
 # The composite list holds only ids and labels (as MEGC 2019 published it): vendored, so that
 # these tests run in any checkout. The official sheets it is checked against are not.
@@ -215,7 +217,7 @@ def test_per_database_scores_match_scikit_learn():
             "dataset": rng.choice(["casme2", "smic", "samm"], n),
         }
     )
-    scores = evaluate.per_database(predictions, classes)
+    scores = per_database(predictions, classes)
     for database, group in predictions.groupby("dataset"):
         truth, predicted = group["true_label"], group["predicted_label"]
         present = sorted(set(truth))
@@ -284,7 +286,7 @@ def test_composite_evaluation_writes_per_database_scores_and_the_published_numbe
     assert metrics["per_database"]["casme2"]["n_folds"] == 2
     uf1 = metrics["per_database"]["smic"]["across_seeds"]["macro_f1"]
     assert uf1["n_seeds"] == 2 and uf1["std"] is not None
-    _, markdown = evaluate.summary({"mscnn": metrics}, "megc2019")
+    _, markdown = summary({"mscnn": metrics}, "megc2019")
     assert "## Per source database" in markdown and "| mscnn | samm |" in markdown
     assert "| STSTNet | 0.7353 | 0.7605 |" in markdown
     assert "chose their epoch or model on the test subject" in markdown

@@ -22,7 +22,16 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import confusion_matrix as sklearn_confusion
 
-from mer.evaluation import evaluate
+from mer.evaluation import evaluate, figures
+from mer.evaluation.metrics import (
+    HEADLINE_METRICS,
+    SUBJECT_MEAN_LABEL,
+    across_seeds,
+    per_subject,
+    pooled_metrics,
+)
+from mer.evaluation.published import published_table
+from mer.evaluation.summary import read_metrics, summary, sweep_table, write_summary
 
 CLASSES = ["happiness", "surprise", "disgust", "repression", "others"]
 
@@ -41,7 +50,7 @@ def _predictions(true_labels, predicted_labels, subjects=None) -> pd.DataFrame:
 
 
 def _assert_agrees_with_sklearn(true_labels, predicted_labels, classes):
-    metrics = evaluate.pooled_metrics(_predictions(true_labels, predicted_labels), classes)
+    metrics = pooled_metrics(_predictions(true_labels, predicted_labels), classes)
     in_truth = [c for c in classes if c in set(true_labels)]
     assert metrics["classes_in_truth"] == in_truth
     assert metrics["accuracy"] == pytest.approx(accuracy_score(true_labels, predicted_labels))
@@ -100,14 +109,14 @@ def test_metrics_agree_with_sklearn_with_a_class_never_predicted_and_one_absent(
     true_labels = rng.choice(classes[:-1], size=40).tolist()
     predicted_labels = rng.choice(classes[1:], size=40).tolist()
     _assert_agrees_with_sklearn(true_labels, predicted_labels, classes)
-    metrics = evaluate.pooled_metrics(_predictions(true_labels, predicted_labels), classes)
+    metrics = pooled_metrics(_predictions(true_labels, predicted_labels), classes)
     assert np.isnan(metrics["per_class"].loc["class0", "precision"])  # never predicted
     assert np.isnan(metrics["per_class"].loc[classes[-1], "recall"])  # absent from the truth
 
 
 def test_macro_f1_leaves_out_a_class_absent_from_the_truth_but_counts_its_false_positives():
     # Truth: a, a, b, b. Prediction: a, c, b, b. c is predicted but never true.
-    metrics = evaluate.pooled_metrics(
+    metrics = pooled_metrics(
         _predictions(["a", "a", "b", "b"], ["a", "c", "b", "b"]), ["a", "b", "c"]
     )
     f1_a = 2 * 1 / (2 * 1 + 0 + 1)
@@ -121,7 +130,7 @@ def test_macro_f1_leaves_out_a_class_absent_from_the_truth_but_counts_its_false_
 
 def test_unknown_labels_are_an_error():
     with pytest.raises(ValueError, match="not among the classes"):
-        evaluate.pooled_metrics(_predictions(["a"], ["z"]), ["a", "b"])
+        pooled_metrics(_predictions(["a"], ["z"]), ["a", "b"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,15 +147,15 @@ def _unbalanced_two_subjects() -> pd.DataFrame:
 
 def test_pooled_accuracy_differs_from_the_mean_of_per_subject_accuracies():
     predictions = _unbalanced_two_subjects()
-    pooled = evaluate.pooled_metrics(predictions, ["a", "b"])
-    table = evaluate.per_subject(predictions, ["a", "b"])
+    pooled = pooled_metrics(predictions, ["a", "b"])
+    table = per_subject(predictions, ["a", "b"])
     assert pooled["accuracy"] == pytest.approx(4 / 10)
     subject_rows = table[table["scope"] == "held-out subject"].set_index("subject")
     assert subject_rows.loc["s1", "accuracy"] == 1.0
     assert subject_rows.loc["s2", "accuracy"] == pytest.approx(3 / 9)
     assert list(subject_rows["n"]) == [1, 9]
     mean_row = table.iloc[-1]
-    assert mean_row["subject"] == evaluate.SUBJECT_MEAN_LABEL
+    assert mean_row["subject"] == SUBJECT_MEAN_LABEL
     assert mean_row["scope"] == "mean over subjects"
     assert mean_row["accuracy"] == pytest.approx((1 + 3 / 9) / 2)
     assert mean_row["accuracy"] != pytest.approx(pooled["accuracy"])
@@ -161,7 +170,7 @@ def test_experiment_scores_keep_pooled_and_subject_mean_under_separate_names():
     assert pooled == pytest.approx(0.4)
     assert subject_mean == pytest.approx((1 + 3 / 9) / 2)
     assert scores.metrics["pooled"]["per_seed"]["0"]["accuracy"] == pytest.approx(0.4)
-    assert scores.per_subject["subject"].iloc[-1] == evaluate.SUBJECT_MEAN_LABEL
+    assert scores.per_subject["subject"].iloc[-1] == SUBJECT_MEAN_LABEL
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,19 +183,19 @@ def test_across_seeds_gives_mean_and_sample_std():
         1: {"accuracy": 0.7, "macro_f1": 0.2, "uar": 0.5, "weighted_f1": 0.55},
         2: {"accuracy": 0.6, "macro_f1": 0.3, "uar": 0.4, "weighted_f1": 0.65},
     }
-    summary = evaluate.across_seeds(per_seed)
-    for name in evaluate.HEADLINE_METRICS:
+    seeds_summary = across_seeds(per_seed)
+    for name in HEADLINE_METRICS:
         values = [per_seed[s][name] for s in per_seed]
-        assert summary[name]["mean"] == pytest.approx(np.mean(values))
-        assert summary[name]["std"] == pytest.approx(np.std(values, ddof=1))
-        assert summary[name]["n_seeds"] == 3
+        assert seeds_summary[name]["mean"] == pytest.approx(np.mean(values))
+        assert seeds_summary[name]["std"] == pytest.approx(np.std(values, ddof=1))
+        assert seeds_summary[name]["n_seeds"] == 3
 
 
 def test_across_seeds_with_one_seed_has_no_std():
-    summary = evaluate.across_seeds(
+    seeds_summary = across_seeds(
         {4: {"accuracy": 0.5, "macro_f1": 0.4, "uar": 0.3, "weighted_f1": 0.2}}
     )
-    assert summary["accuracy"] == {"mean": 0.5, "std": None, "n_seeds": 1}
+    assert seeds_summary["accuracy"] == {"mean": 0.5, "std": None, "n_seeds": 1}
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,7 +340,7 @@ def test_evaluate_experiment_writes_every_output(tmp_path):
     assert metrics["experiment"] == "mscnn"
     assert (metrics["n_seeds"], metrics["n_folds"], metrics["n_samples"]) == (2, 4, 48)
     per_seed = metrics["pooled"]["per_seed"]
-    for name in evaluate.HEADLINE_METRICS:
+    for name in HEADLINE_METRICS:
         values = [per_seed[str(s)][name] for s in seed_dirs]
         assert metrics["pooled"]["across_seeds"][name]["mean"] == pytest.approx(np.mean(values))
         assert metrics["pooled"]["across_seeds"][name]["std"] == pytest.approx(
@@ -353,11 +362,11 @@ def _png_written(path: Path) -> bool:
 def test_plots_are_written_as_png(tmp_path):
     rng = np.random.default_rng(0)
     true_labels = rng.choice(CLASSES[:-1], size=30)
-    metrics = evaluate.pooled_metrics(_predictions(true_labels, rng.choice(CLASSES, 30)), CLASSES)
-    evaluate.plot_confusion(
+    metrics = pooled_metrics(_predictions(true_labels, rng.choice(CLASSES, 30)), CLASSES)
+    figures.plot_confusion(
         metrics["confusion"], metrics["confusion_normalised"], tmp_path / "c.png", "toy"
     )
-    evaluate.plot_per_class_f1(metrics["per_class"], tmp_path / "f1.png", "toy")
+    figures.plot_per_class_f1(metrics["per_class"], tmp_path / "f1.png", "toy")
     assert _png_written(tmp_path / "c.png") and _png_written(tmp_path / "f1.png")
 
 
@@ -372,9 +381,9 @@ def test_plot_sweep_writes_a_png(tmp_path):
     points = {
         float(alpha): _random_metrics(tmp_path, f"alpha{alpha}") for alpha in (0, 2, 4, 8, 16, 32)
     }
-    evaluate.plot_sweep(points, tmp_path / "sweep.png", parameter="alpha")
+    figures.plot_sweep(points, tmp_path / "sweep.png", parameter="alpha")
     assert _png_written(tmp_path / "sweep.png")
-    table = evaluate.sweep_table(points)
+    table = sweep_table(points)
     assert list(table["alpha"]) == [0, 2, 4, 8, 16, 32]
     assert (
         table.loc[3, "macro_f1_mean"] == points[8.0]["pooled"]["across_seeds"]["macro_f1"]["mean"]
@@ -386,7 +395,7 @@ def test_plot_sweep_writes_a_png(tmp_path):
 
 
 def test_published_numbers_are_the_authors_and_missing_ones_stay_missing():
-    table = evaluate.published_table()
+    table = published_table()
     casme = table[table["dataset"] == "CASME II"].set_index("method")
     samm = table[table["dataset"] == "SAMM"].set_index("method")
     assert casme.loc["MSCNN", "f1"] == 0.5650 and np.isnan(casme.loc["MSCNN", "accuracy"])
@@ -411,7 +420,7 @@ def two_experiments(tmp_path) -> dict[str, Path]:
 def test_summary_states_protocol_experiments_and_labelled_published_numbers(
     two_experiments, tmp_path
 ):
-    table = evaluate.write_summary(
+    table = write_summary(
         two_experiments, "synthetic", tmp_path / "summary.md", tmp_path / "summary.tsv"
     )
     markdown = (tmp_path / "summary.md").read_text()
@@ -440,8 +449,8 @@ def test_summary_states_protocol_experiments_and_labelled_published_numbers(
 
 
 def test_summary_on_casme2_shows_its_table_without_the_synthetic_warning(two_experiments):
-    metrics = {name: evaluate.read_metrics(path) for name, path in two_experiments.items()}
-    _, markdown = evaluate.summary(metrics, "casme2")
+    metrics = {name: read_metrics(path) for name, path in two_experiments.items()}
+    _, markdown = summary(metrics, "casme2")
     published_part = markdown.split("Published by the method's authors")[1]
     assert "### Published on CASME II" in published_part
     assert "### Published on SAMM" not in published_part
@@ -449,7 +458,7 @@ def test_summary_on_casme2_shows_its_table_without_the_synthetic_warning(two_exp
 
 
 def test_summary_can_leave_out_the_published_numbers(two_experiments):
-    metrics = {name: evaluate.read_metrics(path) for name, path in two_experiments.items()}
-    _, markdown = evaluate.summary(metrics, "synthetic", published=False)
+    metrics = {name: read_metrics(path) for name, path in two_experiments.items()}
+    _, markdown = summary(metrics, "synthetic", published=False)
     assert "Published" not in markdown and "0.5650" not in markdown
     assert "| mscnn |" in markdown and "Leave-one-subject-out" in markdown

@@ -10,9 +10,9 @@ from mer.arguments import class_list, name_path
 
 
 def cmd_plot_history(args) -> int:
-    from mer.evaluation import report
+    from mer.evaluation import figures
 
-    report.plot_training_curves(args.fold_dirs, args.out_png, args.title)
+    figures.plot_training_curves(args.fold_dirs, args.out_png, args.title)
     return 0
 
 
@@ -48,12 +48,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from mer.evaluation import evaluate
+    from mer.evaluation import summary
 
     metrics_paths = dict(args.metrics)
     if len(metrics_paths) != len(args.metrics):
         raise ValueError("--metrics: each experiment name may appear once")
-    table = evaluate.write_summary(
+    table = summary.write_summary(
         metrics_paths,
         args.dataset,
         args.out_md,
@@ -65,12 +65,12 @@ def cmd_summary(args) -> int:
 
 
 def cmd_plot_sweep(args) -> int:
-    from mer.evaluation import evaluate
+    from mer.evaluation import figures, summary
     from mer.store import files
 
-    points = {float(value): evaluate.read_metrics(path) for value, path in args.point}
-    evaluate.plot_sweep(points, args.out_png, parameter=args.parameter)
-    table = evaluate.sweep_table(points, args.parameter)
+    points = {float(value): summary.read_metrics(path) for value, path in args.point}
+    figures.plot_sweep(points, args.out_png, parameter=args.parameter)
+    table = summary.sweep_table(points, args.parameter)
     if args.out_tsv:
         with files.atomic_path(args.out_tsv) as tmp:
             table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
