@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +23,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__
+from mer.learn import head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
 from mer.learn.reader import ShardDataset
 from mer.learn.shards import open_shard
@@ -114,238 +113,11 @@ class FoldResult:
     notes: list[str] = field(default_factory=list)
 
 
-def split_validation(
-    subject_labels: dict[str, list[int]], fraction: float, seed: int, n_classes: int
-) -> tuple[list[str], list[str], str | None]:
-    """Whole training subjects -> (fit, validation, note). Stratified where possible: among
-    seeded random choices, prefer validation sets that cover the most classes while the fit
-    set keeps every class it can, then the closest class distribution to the whole."""
-    subjects = sorted(subject_labels)
-    if len(subjects) < 2:
-        return subjects, [], "only one training subject: no validation set, fixed epochs"
-    n_val = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
-    rng = np.random.default_rng(seed)
-
-    def counts(group):
-        return np.bincount(np.concatenate([subject_labels[s] for s in group]), minlength=n_classes)
-
-    overall = counts(subjects)
-    best, best_score = None, None
-    for _ in range(200):
-        val = sorted(rng.choice(subjects, n_val, replace=False).tolist())
-        fit = [s for s in subjects if s not in val]
-        val_counts, fit_counts = counts(val), counts(fit)
-        score = (
-            ((fit_counts > 0) | (overall == 0)).sum(),
-            (val_counts > 0).sum(),
-            -np.abs(val_counts / val_counts.sum() - overall / overall.sum()).sum(),
-        )
-        if best_score is None or score > best_score:
-            best, best_score = (fit, val), score
-    fit, val = best
-    note = None
-    missing = [c for c in range(n_classes) if overall[c] and not counts(val)[c]]
-    if missing:
-        note = (
-            f"validation subjects {val} lack classes {missing}: split by whole subjects "
-            "could not be fully stratified"
-        )
-    return fit, val, note
-
-
-def oversample_features(
-    features: np.ndarray, labels: np.ndarray, method: str, seed: int
-) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Balance dense-layer features with imbalanced-learn, then shuffle (the samplers append
-    the new rows grouped by class). Falls back to random over-sampling, with a note, where
-    SMOTE/ADASYN cannot run (a class with a single sample, nothing to generate)."""
-    from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
-
-    note = None
-    smallest = np.bincount(labels)[np.unique(labels)].min()
-    if method in ("smote", "adasyn") and smallest < 2:
-        note = f"{method}: a class has a single training sample; used random over-sampling"
-        method = "random"
-    neighbours = int(min(5, smallest - 1)) if smallest > 1 else 1
-    sampler = {
-        "random": lambda: RandomOverSampler(random_state=seed),
-        "smote": lambda: SMOTE(random_state=seed, k_neighbors=neighbours),
-        "adasyn": lambda: ADASYN(random_state=seed, n_neighbors=neighbours),
-    }[method]()
-    if len(np.unique(labels)) < 2:
-        note = "a single class in training: nothing to balance"
-        balanced_x, balanced_y = features, labels
-    else:
-        try:
-            balanced_x, balanced_y = sampler.fit_resample(features, labels)
-        except (ValueError, RuntimeError) as error:  # ADASYN: "no samples will be generated"
-            note = f"{method} failed ({error}); used random over-sampling"
-            balanced_x, balanced_y = RandomOverSampler(random_state=seed).fit_resample(
-                features, labels
-            )
-    order = np.random.default_rng(seed).permutation(len(balanced_y))
-    return balanced_x[order], balanced_y[order], note
-
-
-def refit_head(
-    head: nn.Linear,
-    features: np.ndarray,
-    labels: np.ndarray,
-    epochs: int,
-    seed: int,
-    batch_size: int = 64,
-    learning_rate: float = 0.01,
-) -> None:
-    """Train the classifier head (softmax regression) on balanced features, in place."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.as_tensor(features, dtype=torch.float32)
-    y = torch.as_tensor(labels, dtype=torch.int64)
-    optimiser = torch.optim.SGD(head.parameters(), lr=learning_rate, momentum=0.9)
-    head.train()
-    for _ in range(epochs):
-        for batch in torch.randperm(len(y), generator=generator).split(batch_size):
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(head(x[batch]), y[batch]).backward()
-            optimiser.step()
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: MSCNN, dataset, device, rows: int, generator) -> None:
-    """Re-estimate BatchNorm running statistics for the current weights ("precise BN").
-
-    With few, small batches per epoch the running averages lag far behind the weights, and an
-    evaluation-mode model then predicts near chance although it fits its batches. A forward
-    pass over (a sample of) the training rows with cumulative averaging fixes that; it uses
-    training rows only.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative moving average over this pass
-    chosen = torch.randperm(len(dataset), generator=generator)[:rows]
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(dataset, chosen.tolist()), batch_size=64, shuffle=False
-    )
-    model.train()
-    for batch in loader:
-        model.features(_to_device(batch, model.streams, device))
-    for norm in norms:
-        norm.momentum = 0.1
-    model.eval()
-
-
-def _to_device(batch: dict, streams, device) -> dict:
-    return {s: batch[s].to(device, non_blocking=True) for s in streams}
-
-
-@torch.no_grad()
-def predict(
-    model: MSCNN, dataset: ShardDataset, device, batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """(dense features, class probabilities) of every row of a dataset, in order."""
-    model.eval()
-    features, probabilities = [], []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for batch in loader:
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            dense = model.features(_to_device(batch, model.streams, device))
-            logits = model.head(dense)
-        features.append(dense.float().cpu())
-        probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(features).numpy(), torch.cat(probabilities).numpy()
-
-
-def _scores(labels: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict:
-    predicted = probabilities.argmax(1)
-    loss = float(
-        nn.functional.nll_loss(
-            torch.log(torch.as_tensor(probabilities) + 1e-12),
-            torch.as_tensor(labels, dtype=torch.int64),
-        )
-    )
-    return {
-        "loss": loss,
-        "accuracy": float((predicted == labels).mean()),
-        "f1": float(
-            f1_score(labels, predicted, labels=range(n_classes), average="macro", zero_division=0)
-        ),
-    }
-
-
-def shard_preprocessing(attrs) -> dict:
-    """A shard's upstream parameters (evm, flow, masks, shards) and the versions that made it;
-    params is {} for shards written without them (e.g. by tests)."""
-    return {
-        "params": json.loads(attrs.get("params", "{}")),
-        "mer_version": str(attrs.get("mer_version", "")),
-        "opencv_version": str(attrs.get("opencv_version", "")),
-    }
-
-
 def choose_device(threads: int) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     torch.set_num_threads(threads)
     return torch.device("cpu")
-
-
-def _fold_fingerprint(shard_paths, held_out: str, config: TrainConfig, seed: int) -> dict:
-    """What a resume file must match to be continued: the same fold of the same data."""
-    return {
-        "held_out": held_out,
-        "seed": seed,
-        "config": json.loads(json.dumps(asdict(config))),
-        # Size and modification time, not a hash: hashing real shards (GBs) at every start
-        # would cost more than an epoch; a rewritten shard gets a new mtime.
-        "shards": sorted(
-            [str(path), os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in shard_paths
-        ),
-        "mer_version": __version__,
-    }
-
-
-def _rng_states(generator: torch.Generator) -> dict:
-    """Every random state the epoch loop draws from, as tensors and plain types (so that
-    torch.load(weights_only=True) can read them back)."""
-    kind, keys, position, has_gauss, gauss = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": [kind, torch.as_tensor(keys.astype(np.int64)), position, has_gauss, gauss],
-        "python": random.getstate(),
-        "loader": generator.get_state(),
-    }
-
-
-def _restore_rng_states(states: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(states["torch"])
-    kind, keys, position, has_gauss, gauss = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-    version, internal, gauss_next = states["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    generator.set_state(states["loader"])
-
-
-def load_resume(path, fingerprint: dict, log=print) -> dict | None:
-    """The epoch checkpoint at `path` if it belongs to this very fold, else None (with a
-    note: a mismatched or unreadable file is ignored and overwritten, never trusted)."""
-    if path is None or not os.path.exists(path):
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file: start over rather than fail
-        log(f"note: ignoring unreadable epoch checkpoint {path} ({error}); starting at epoch 1")
-        return None
-    if state.get("fingerprint") != fingerprint:
-        log(f"note: epoch checkpoint {path} is from another configuration or data; starting over")
-        return None
-    return state
-
-
-def save_resume(path, state: dict) -> None:
-    from mer.store.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 def train_fold(
@@ -384,7 +156,7 @@ def train_fold(
             subject = str(shard.attrs["subject"])
             classes = classes or json.loads(shard.attrs["classes"])
             subjects.add(subject)
-            preprocessing[str(path)] = shard_preprocessing(shard.attrs)
+            preprocessing[str(path)] = split.shard_preprocessing(shard.attrs)
             if subject != held_out:
                 originals = shard["augmentation"][:] == 0
                 subject_labels[subject] = shard["label"][:][originals].astype(int)
@@ -396,7 +168,7 @@ def train_fold(
             f"one configuration: {json.dumps(preprocessing, sort_keys=True)}"
         )
     n_classes = len(classes)
-    fit_subjects, val_subjects, note = split_validation(
+    fit_subjects, val_subjects, note = split.split_validation(
         subject_labels, config.validation_fraction, seed, n_classes
     )
     if note:
@@ -438,15 +210,17 @@ def train_fold(
     best = {"score": None, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
     history = []
     first_epoch, finished = 1, False
-    fingerprint = _fold_fingerprint(shard_paths, held_out, config, seed) if resume_path else None
-    resumed = load_resume(resume_path, fingerprint, log) if trunk is None else None
+    fingerprint = (
+        resume.fold_fingerprint(shard_paths, held_out, config, seed) if resume_path else None
+    )
+    resumed = resume.load_resume(resume_path, fingerprint, log) if trunk is None else None
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimiser.load_state_dict(resumed["optimiser"])
         scaler.load_state_dict(resumed["scaler"])
         best, history = resumed["best"], resumed["history"]
         finished = resumed["finished"]
-        _restore_rng_states(resumed["rng"], generator)
+        resume.restore_rng_states(resumed["rng"], generator)
         first_epoch = len(history) + 1
         log(
             f"resumed from {resume_path}: {len(history)} epoch(s) done, "
@@ -472,7 +246,7 @@ def train_fold(
             labels = batch["label"].to(device)
             optimiser.zero_grad()
             with torch.autocast(device.type, enabled=device.type == "cuda"):
-                logits = model(_to_device(batch, model.streams, device))
+                logits = model(inference.to_device(batch, model.streams, device))
                 loss = nn.functional.cross_entropy(logits, labels)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
@@ -483,7 +257,7 @@ def train_fold(
             seen += len(labels)
             predicted_all.append(predicted.cpu())
             labels_all.append(labels.cpu())
-        recalibrate_batchnorm(model, fit_set, device, config.batchnorm_rows, generator)
+        inference.recalibrate_batchnorm(model, fit_set, device, config.batchnorm_rows, generator)
         row = {
             "epoch": epoch,
             "train_loss": losses / seen,
@@ -499,8 +273,8 @@ def train_fold(
             ),
         }
         if val_set is not None:
-            _, val_probabilities = predict(model, val_set, device)
-            scores = _scores(val_set.labels.numpy(), val_probabilities, n_classes)
+            _, val_probabilities = inference.predict(model, val_set, device)
+            scores = inference.scores(val_set.labels.numpy(), val_probabilities, n_classes)
             row.update({f"val_{k}": v for k, v in scores.items()})
         row["seconds"] = time.perf_counter() - start
         history.append(row)
@@ -516,7 +290,7 @@ def train_fold(
                 finished = True
         finished = finished or epoch == config.max_epochs
         if resume_path:
-            save_resume(
+            resume.save_resume(
                 resume_path,
                 {
                     "fingerprint": fingerprint,
@@ -526,7 +300,7 @@ def train_fold(
                     "best": best,
                     "history": history,
                     "finished": finished,
-                    "rng": _rng_states(generator),
+                    "rng": resume.rng_states(generator),
                 },
             )
     if trunk is None and early_stopping:
@@ -538,15 +312,17 @@ def train_fold(
 
     oversampler_subjects = []
     if config.oversampler in ("random", "smote", "adasyn"):
-        fit_features, _ = predict(model, fit_set, device)
-        balanced_x, balanced_y, note = oversample_features(
+        fit_features, _ = inference.predict(model, fit_set, device)
+        balanced_x, balanced_y, note = head.oversample_features(
             fit_features, fit_set.labels.numpy(), config.oversampler, seed
         )
         if note:
             notes.append(note)
             log(f"note: {note}")
         model.head.cpu()
-        refit_head(model.head, balanced_x, balanced_y, config.head_epochs, seed, config.batch_size)
+        head.refit_head(
+            model.head, balanced_x, balanced_y, config.head_epochs, seed, config.batch_size
+        )
         model.head.to(device)
         oversampler_subjects = sorted(set(fit_set.subject))
         log(
@@ -555,7 +331,7 @@ def train_fold(
         )
 
     test_set = ShardDataset(shard_paths, {held_out}, augmentations={0})
-    _, test_probabilities = predict(model, test_set, device)
+    _, test_probabilities = inference.predict(model, test_set, device)
     predictions = pd.DataFrame(
         {
             "sample": test_set.sample,
