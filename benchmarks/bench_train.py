@@ -37,9 +37,10 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer.learn import augment, shards
+from mer.learn.inference import predict, recalibrate_batchnorm, scores, to_device
 from mer.learn.model import MSCNN, MSCNN_STREAMS, STREAM_CHANNELS
 from mer.learn.reader import ShardDataset
-from mer.learn.train import TrainConfig, _scores, _to_device, predict, recalibrate_batchnorm
+from mer.learn.train import TrainConfig
 
 CLASSES = ["a", "b", "c", "d", "e"]
 STEP_TARGET = 1.1
@@ -156,7 +157,7 @@ def training_pass(model, optimiser, scaler, loader, device, between) -> tuple[fl
         labels = batch["label"].to(device)
         optimiser.zero_grad()
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            logits = model(_to_device(batch, model.streams, device))
+            logits = model(to_device(batch, model.streams, device))
             loss = nn.functional.cross_entropy(logits, labels)
         scaler.scale(loss).backward()
         scaler.step(optimiser)
@@ -227,7 +228,7 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
 
     def validate():
         _, probabilities = predict(model, val_set, device)
-        _scores(val_labels, probabilities, n_classes)
+        scores(val_labels, probabilities, n_classes)
 
     def copy_best():
         copy.deepcopy(model.state_dict())

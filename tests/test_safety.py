@@ -12,7 +12,7 @@ import torch
 from test_interrupt import RESUMABLE, three_subjects  # noqa: F401 (fixture)
 
 from mer.data import samples
-from mer.learn import train
+from mer.learn import inference, train
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON_FILES = sorted((REPO / "src").rglob("*.py"))
@@ -74,7 +74,7 @@ def test_a_checkpoint_loads_weights_only_and_predicts_the_same(three_subjects, t
     from mer.learn.reader import ShardDataset
 
     test_set = ShardDataset(three_subjects, {"s1"}, augmentations={0})
-    _, probabilities = train.predict(model, test_set, torch.device("cpu"))
+    _, probabilities = inference.predict(model, test_set, torch.device("cpu"))
     expected = result.predictions[[f"p_{c}" for c in checkpoint["classes"]]].to_numpy()
     np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-6)
 

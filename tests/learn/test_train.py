@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from mer.learn import augment, shards, train
+from mer.learn import augment, head, inference, shards, split, train
 from mer.learn.reader import ShardDataset
 
 CLASSES = ["sideways", "down", "up"]
@@ -94,13 +94,13 @@ def test_no_fold_trains_or_validates_on_its_held_out_subject(folds):
 
 def test_over_sampler_sees_training_features_only(four_subjects, monkeypatch):
     seen = {}
-    original = train.oversample_features
+    original = head.oversample_features
 
     def spy(features, labels, method, seed):
         seen["rows"] = len(labels)
         return original(features, labels, method, seed)
 
-    monkeypatch.setattr(train, "oversample_features", spy)
+    monkeypatch.setattr(head, "oversample_features", spy)
     result = train.train_fold(
         four_subjects, "s2", train.TrainConfig.from_dict(QUICK), 0, log=lambda _: None
     )
@@ -181,7 +181,7 @@ def test_checkpoint_reloads_safely_and_reproduces_its_predictions(four_subjects,
     assert checkpoint["classes"] == CLASSES and checkpoint["held_out"] == "s3"
     model = train.load_model(checkpoint)
     test_set = ShardDataset(four_subjects, {"s3"}, augmentations={0})
-    _, probabilities = train.predict(model, test_set, torch.device("cpu"))
+    _, probabilities = inference.predict(model, test_set, torch.device("cpu"))
     stored = result.predictions[[f"p_{c}" for c in CLASSES]].values
     assert np.allclose(probabilities, stored, atol=1e-6)
 
@@ -213,7 +213,7 @@ def test_over_samplers_balance_and_shuffle(method):
     rng = np.random.default_rng(0)
     labels = np.array([0] * 30 + [1] * 8 + [2] * 4)
     features = rng.normal(size=(len(labels), 6)) + labels[:, None]
-    balanced_x, balanced_y, _ = train.oversample_features(features, labels, method, seed=0)
+    balanced_x, balanced_y, _ = head.oversample_features(features, labels, method, seed=0)
     counts = np.bincount(balanced_y)
     assert counts.min() >= 0.8 * counts.max()
     assert not (np.diff(balanced_y[30:]) >= 0).all()  # the appended rows are shuffled
@@ -224,7 +224,7 @@ def test_over_samplers_balance_and_shuffle(method):
 def test_validation_split_is_whole_disjoint_subjects(n_subjects, fraction, seed):
     rng = np.random.default_rng(seed)
     subject_labels = {f"s{i}": rng.integers(0, 4, rng.integers(1, 6)) for i in range(n_subjects)}
-    fit, val, note = train.split_validation(subject_labels, fraction, seed, 4)
+    fit, val, note = split.split_validation(subject_labels, fraction, seed, 4)
     assert not set(fit) & set(val)
     assert set(fit) | set(val) == set(subject_labels)
     assert fit  # something is always left to train on

@@ -1,7 +1,7 @@
 """`mer predict`: one new clip through the preprocessing its checkpoint was trained with.
 
 The checkpoint records the upstream parameters of its shards (evm, flow, masks, shards; see
-mer.learn.train.shard_preprocessing). A clip goes through the same stage functions as the
+mer.learn.split.shard_preprocessing). A clip goes through the same stage functions as the
 workflow (mer.preprocess.evm.onset_apex, mer.preprocess.flow.onset_apex_flow,
 mer.learn.augment.variant) and becomes a network input exactly as a test row of a shard does
 (mer.learn.reader.variant_inputs), so the prediction equals the one the workflow made for that

@@ -12,9 +12,6 @@ Who sees what:
 from __future__ import annotations
 
 import copy
-import json
-import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,9 +22,9 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__
+from mer.learn import head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
 from mer.learn.reader import ShardDataset
-from mer.learn.shards import open_shard
 
 OVERSAMPLERS = ("none", "random", "smote", "adasyn", "input")
 MONITORS = ("val_loss", "val_f1")
@@ -114,174 +111,6 @@ class FoldResult:
     notes: list[str] = field(default_factory=list)
 
 
-def split_validation(
-    subject_labels: dict[str, list[int]], fraction: float, seed: int, n_classes: int
-) -> tuple[list[str], list[str], str | None]:
-    """Whole training subjects -> (fit, validation, note). Stratified where possible: among
-    seeded random choices, prefer validation sets that cover the most classes while the fit
-    set keeps every class it can, then the closest class distribution to the whole."""
-    subjects = sorted(subject_labels)
-    if len(subjects) < 2:
-        return subjects, [], "only one training subject: no validation set, fixed epochs"
-    n_val = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
-    rng = np.random.default_rng(seed)
-
-    def counts(group):
-        return np.bincount(np.concatenate([subject_labels[s] for s in group]), minlength=n_classes)
-
-    overall = counts(subjects)
-    best, best_score = None, None
-    for _ in range(200):
-        val = sorted(rng.choice(subjects, n_val, replace=False).tolist())
-        fit = [s for s in subjects if s not in val]
-        val_counts, fit_counts = counts(val), counts(fit)
-        score = (
-            ((fit_counts > 0) | (overall == 0)).sum(),
-            (val_counts > 0).sum(),
-            -np.abs(val_counts / val_counts.sum() - overall / overall.sum()).sum(),
-        )
-        if best_score is None or score > best_score:
-            best, best_score = (fit, val), score
-    fit, val = best
-    note = None
-    missing = [c for c in range(n_classes) if overall[c] and not counts(val)[c]]
-    if missing:
-        note = (
-            f"validation subjects {val} lack classes {missing}: split by whole subjects "
-            "could not be fully stratified"
-        )
-    return fit, val, note
-
-
-def oversample_features(
-    features: np.ndarray, labels: np.ndarray, method: str, seed: int
-) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Balance dense-layer features with imbalanced-learn, then shuffle (the samplers append
-    the new rows grouped by class). Falls back to random over-sampling, with a note, where
-    SMOTE/ADASYN cannot run (a class with a single sample, nothing to generate)."""
-    from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
-
-    note = None
-    smallest = np.bincount(labels)[np.unique(labels)].min()
-    if method in ("smote", "adasyn") and smallest < 2:
-        note = f"{method}: a class has a single training sample; used random over-sampling"
-        method = "random"
-    neighbours = int(min(5, smallest - 1)) if smallest > 1 else 1
-    sampler = {
-        "random": lambda: RandomOverSampler(random_state=seed),
-        "smote": lambda: SMOTE(random_state=seed, k_neighbors=neighbours),
-        "adasyn": lambda: ADASYN(random_state=seed, n_neighbors=neighbours),
-    }[method]()
-    if len(np.unique(labels)) < 2:
-        note = "a single class in training: nothing to balance"
-        balanced_x, balanced_y = features, labels
-    else:
-        try:
-            balanced_x, balanced_y = sampler.fit_resample(features, labels)
-        except (ValueError, RuntimeError) as error:  # ADASYN: "no samples will be generated"
-            note = f"{method} failed ({error}); used random over-sampling"
-            balanced_x, balanced_y = RandomOverSampler(random_state=seed).fit_resample(
-                features, labels
-            )
-    order = np.random.default_rng(seed).permutation(len(balanced_y))
-    return balanced_x[order], balanced_y[order], note
-
-
-def refit_head(
-    head: nn.Linear,
-    features: np.ndarray,
-    labels: np.ndarray,
-    epochs: int,
-    seed: int,
-    batch_size: int = 64,
-    learning_rate: float = 0.01,
-) -> None:
-    """Train the classifier head (softmax regression) on balanced features, in place."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.as_tensor(features, dtype=torch.float32)
-    y = torch.as_tensor(labels, dtype=torch.int64)
-    optimiser = torch.optim.SGD(head.parameters(), lr=learning_rate, momentum=0.9)
-    head.train()
-    for _ in range(epochs):
-        for batch in torch.randperm(len(y), generator=generator).split(batch_size):
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(head(x[batch]), y[batch]).backward()
-            optimiser.step()
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: MSCNN, dataset, device, rows: int, generator) -> None:
-    """Re-estimate BatchNorm running statistics for the current weights ("precise BN").
-
-    With few, small batches per epoch the running averages lag far behind the weights, and an
-    evaluation-mode model then predicts near chance although it fits its batches. A forward
-    pass over (a sample of) the training rows with cumulative averaging fixes that; it uses
-    training rows only.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative moving average over this pass
-    chosen = torch.randperm(len(dataset), generator=generator)[:rows]
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(dataset, chosen.tolist()), batch_size=64, shuffle=False
-    )
-    model.train()
-    for batch in loader:
-        model.features(_to_device(batch, model.streams, device))
-    for norm in norms:
-        norm.momentum = 0.1
-    model.eval()
-
-
-def _to_device(batch: dict, streams, device) -> dict:
-    return {s: batch[s].to(device, non_blocking=True) for s in streams}
-
-
-@torch.no_grad()
-def predict(
-    model: MSCNN, dataset: ShardDataset, device, batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """(dense features, class probabilities) of every row of a dataset, in order."""
-    model.eval()
-    features, probabilities = [], []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for batch in loader:
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            dense = model.features(_to_device(batch, model.streams, device))
-            logits = model.head(dense)
-        features.append(dense.float().cpu())
-        probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(features).numpy(), torch.cat(probabilities).numpy()
-
-
-def _scores(labels: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict:
-    predicted = probabilities.argmax(1)
-    loss = float(
-        nn.functional.nll_loss(
-            torch.log(torch.as_tensor(probabilities) + 1e-12),
-            torch.as_tensor(labels, dtype=torch.int64),
-        )
-    )
-    return {
-        "loss": loss,
-        "accuracy": float((predicted == labels).mean()),
-        "f1": float(
-            f1_score(labels, predicted, labels=range(n_classes), average="macro", zero_division=0)
-        ),
-    }
-
-
-def shard_preprocessing(attrs) -> dict:
-    """A shard's upstream parameters (evm, flow, masks, shards) and the versions that made it;
-    params is {} for shards written without them (e.g. by tests)."""
-    return {
-        "params": json.loads(attrs.get("params", "{}")),
-        "mer_version": str(attrs.get("mer_version", "")),
-        "opencv_version": str(attrs.get("opencv_version", "")),
-    }
-
-
 def choose_device(threads: int) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -289,63 +118,20 @@ def choose_device(threads: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _fold_fingerprint(shard_paths, held_out: str, config: TrainConfig, seed: int) -> dict:
-    """What a resume file must match to be continued: the same fold of the same data."""
-    return {
-        "held_out": held_out,
-        "seed": seed,
-        "config": json.loads(json.dumps(asdict(config))),
-        # Size and modification time, not a hash: hashing real shards (GBs) at every start
-        # would cost more than an epoch; a rewritten shard gets a new mtime.
-        "shards": sorted(
-            [str(path), os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in shard_paths
-        ),
-        "mer_version": __version__,
-    }
+@dataclass
+class _Loop:
+    """The epoch loop's state; a resume file saves all of it but the loader's setup."""
 
-
-def _rng_states(generator: torch.Generator) -> dict:
-    """Every random state the epoch loop draws from, as tensors and plain types (so that
-    torch.load(weights_only=True) can read them back)."""
-    kind, keys, position, has_gauss, gauss = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": [kind, torch.as_tensor(keys.astype(np.int64)), position, has_gauss, gauss],
-        "python": random.getstate(),
-        "loader": generator.get_state(),
-    }
-
-
-def _restore_rng_states(states: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(states["torch"])
-    kind, keys, position, has_gauss, gauss = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-    version, internal, gauss_next = states["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    generator.set_state(states["loader"])
-
-
-def load_resume(path, fingerprint: dict, log=print) -> dict | None:
-    """The epoch checkpoint at `path` if it belongs to this very fold, else None (with a
-    note: a mismatched or unreadable file is ignored and overwritten, never trusted)."""
-    if path is None or not os.path.exists(path):
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file: start over rather than fail
-        log(f"note: ignoring unreadable epoch checkpoint {path} ({error}); starting at epoch 1")
-        return None
-    if state.get("fingerprint") != fingerprint:
-        log(f"note: epoch checkpoint {path} is from another configuration or data; starting over")
-        return None
-    return state
-
-
-def save_resume(path, state: dict) -> None:
-    from mer.store.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    model: MSCNN
+    optimiser: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    loader: torch.utils.data.DataLoader
+    early_stopping: bool
+    best: dict
+    history: list[dict] = field(default_factory=list)
+    first_epoch: int = 1
+    finished: bool = False
 
 
 def train_fold(
@@ -368,52 +154,40 @@ def train_fold(
     states) is saved there atomically after every epoch, and a run that finds a matching file
     continues after its last epoch: on CPU it ends bit-identical to an uninterrupted run.
     """
+    device = _seed_and_choose_device(seed, threads)
+    data = split.fold_data(shard_paths, held_out, config.validation_fraction, seed, log)
+    loop = _new_loop(data, config, seed, device)
+    fingerprint = (
+        resume.fold_fingerprint(shard_paths, held_out, config, seed) if resume_path else None
+    )
+    if trunk is None:
+        _continue_loop(loop, resume.load_resume(resume_path, fingerprint, log), resume_path, log)
+    else:
+        check_trunk(trunk, held_out, seed, config, data.preprocessing)
+        _take_trunk(loop, trunk, log)
+    _run_epochs(loop, data, config, device, log, resume_path, fingerprint)
+    end_to_end_head = _keep_trunk_weights(loop, reused=trunk is not None)
+    oversampler_subjects = _refit_head(loop.model, data, config, seed, device, log)
+    test_set = ShardDataset(shard_paths, {held_out}, augmentations={0})
+    predictions = _predict_test(loop.model, test_set, data.classes, device)
+    fold = _fold_record(data, loop, test_set, config, seed, device, oversampler_subjects)
+    checkpoint = _checkpoint(loop, data, config, seed, end_to_end_head)
+    return FoldResult(predictions, pd.DataFrame(loop.history), checkpoint, fold, data.notes)
+
+
+def _seed_and_choose_device(seed: int, threads: int) -> torch.device:
+    """The device, with every global random state seeded (and deterministic algorithms on CPU)."""
     device = choose_device(threads)
     torch.manual_seed(seed)
     np.random.seed(seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    notes = []
+    return device
 
-    # Labels of the training subjects' originals, for the validation split; of the held-out
-    # shard only its subject attribute is read here.
-    subject_labels, classes, subjects = {}, None, set()
-    preprocessing = {}  # shard -> its upstream parameters and versions, for the checkpoint
-    for path in shard_paths:
-        with open_shard(path) as shard:
-            subject = str(shard.attrs["subject"])
-            classes = classes or json.loads(shard.attrs["classes"])
-            subjects.add(subject)
-            preprocessing[str(path)] = shard_preprocessing(shard.attrs)
-            if subject != held_out:
-                originals = shard["augmentation"][:] == 0
-                subject_labels[subject] = shard["label"][:][originals].astype(int)
-    if held_out not in subjects:
-        raise ValueError(f"held-out subject {held_out!r} has no shard among the inputs")
-    if len({json.dumps(p, sort_keys=True) for p in preprocessing.values()}) > 1:
-        raise ValueError(
-            "the shards were made with different preprocessing parameters; rebuild them with "
-            f"one configuration: {json.dumps(preprocessing, sort_keys=True)}"
-        )
-    n_classes = len(classes)
-    fit_subjects, val_subjects, note = split_validation(
-        subject_labels, config.validation_fraction, seed, n_classes
-    )
-    if note:
-        notes.append(note)
-    assert held_out not in fit_subjects and held_out not in val_subjects
-    fit_set = ShardDataset(shard_paths, fit_subjects)
-    val_set = ShardDataset(shard_paths, val_subjects, augmentations={0}) if val_subjects else None
-    absent = sorted(set(range(n_classes)) - set(fit_set.labels.tolist()))
-    if absent:
-        notes.append(
-            f"classes {[classes[c] for c in absent]} are absent from this fold's "
-            "training set: the model cannot predict them"
-        )
-    for message in notes:
-        log(f"note: {message}")
 
-    model = MSCNN(config.streams, n_classes, config.dense_units).to(device)
+def _new_loop(data: split.FoldData, config: TrainConfig, seed: int, device) -> _Loop:
+    """A freshly initialised model, its optimiser and the loader of the training rows."""
+    model = MSCNN(config.streams, data.n_classes, config.dense_units).to(device)
     optimiser = torch.optim.SGD(
         model.parameters(),
         lr=config.learning_rate,
@@ -424,138 +198,180 @@ def train_fold(
     generator = torch.Generator().manual_seed(seed)
     sampler = None
     if config.oversampler == "input":  # balance the batches (for comparison with the paper's)
-        counts = np.bincount(fit_set.labels.numpy(), minlength=n_classes)
-        weights = 1.0 / counts[fit_set.labels.numpy()]
-        sampler = torch.utils.data.WeightedRandomSampler(weights, len(fit_set), generator=generator)
+        labels = data.fit_set.labels.numpy()
+        weights = 1.0 / np.bincount(labels, minlength=data.n_classes)[labels]
+        sampler = torch.utils.data.WeightedRandomSampler(
+            weights, len(data.fit_set), generator=generator
+        )
     loader = torch.utils.data.DataLoader(
-        fit_set,
+        data.fit_set,
         batch_size=config.batch_size,
         shuffle=sampler is None,
         sampler=sampler,
         generator=generator,
     )
-    early_stopping = config.early_stopping and val_set is not None
+    early_stopping = config.early_stopping and data.val_set is not None
     best = {"score": None, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
-    history = []
-    first_epoch, finished = 1, False
-    fingerprint = _fold_fingerprint(shard_paths, held_out, config, seed) if resume_path else None
-    resumed = load_resume(resume_path, fingerprint, log) if trunk is None else None
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimiser.load_state_dict(resumed["optimiser"])
-        scaler.load_state_dict(resumed["scaler"])
-        best, history = resumed["best"], resumed["history"]
-        finished = resumed["finished"]
-        _restore_rng_states(resumed["rng"], generator)
-        first_epoch = len(history) + 1
-        log(
-            f"resumed from {resume_path}: {len(history)} epoch(s) done, "
-            + ("loop finished" if finished else f"continuing at epoch {first_epoch}")
-        )
-    if trunk is not None:
-        check_trunk(trunk, held_out, seed, config, next(iter(preprocessing.values())))
-        model.load_state_dict(trunk["state_dict"])
-        model.head.load_state_dict(trunk["end_to_end_head"])
-        best["epoch"] = trunk["best_epoch"]
-        history, finished = trunk["history"], True
-        log(
-            f"trunk taken from a checkpoint of the same fold (over-sampler "
-            f"{trunk['config']['oversampler']}): {len(history)} epochs, best {best['epoch']}"
-        )
-    for epoch in range(first_epoch, config.max_epochs + 1):
-        if finished:
+    return _Loop(model, optimiser, scaler, generator, loader, early_stopping, best)
+
+
+def _continue_loop(loop: _Loop, resumed: dict | None, resume_path, log) -> None:
+    """Restore the loop state of a matching resume file (if any) to continue after its epoch."""
+    if resumed is None:
+        return
+    loop.model.load_state_dict(resumed["model"])
+    loop.optimiser.load_state_dict(resumed["optimiser"])
+    loop.scaler.load_state_dict(resumed["scaler"])
+    loop.best, loop.history = resumed["best"], resumed["history"]
+    loop.finished = resumed["finished"]
+    resume.restore_rng_states(resumed["rng"], loop.generator)
+    loop.first_epoch = len(loop.history) + 1
+    log(
+        f"resumed from {resume_path}: {len(loop.history)} epoch(s) done, "
+        + ("loop finished" if loop.finished else f"continuing at epoch {loop.first_epoch}")
+    )
+
+
+def _take_trunk(loop: _Loop, trunk: dict, log) -> None:
+    """Take the trained trunk of a checked checkpoint: the epoch loop then has nothing to do."""
+    loop.model.load_state_dict(trunk["state_dict"])
+    loop.model.head.load_state_dict(trunk["end_to_end_head"])
+    loop.best["epoch"] = trunk["best_epoch"]
+    loop.history, loop.finished = trunk["history"], True
+    log(
+        f"trunk taken from a checkpoint of the same fold (over-sampler "
+        f"{trunk['config']['oversampler']}): {len(loop.history)} epochs, "
+        f"best {loop.best['epoch']}"
+    )
+
+
+def _run_epochs(
+    loop: _Loop, data: split.FoldData, config: TrainConfig, device, log, resume_path, fingerprint
+) -> None:
+    """Train epoch after epoch until early stopping or max_epochs, keeping the best state;
+    with `resume_path`, the loop state is saved after every epoch."""
+    for epoch in range(loop.first_epoch, config.max_epochs + 1):
+        if loop.finished:
             break
-        start = time.perf_counter()
-        model.train()
-        losses, correct, seen, predicted_all, labels_all = 0.0, 0, 0, [], []
-        for batch in loader:
-            labels = batch["label"].to(device)
-            optimiser.zero_grad()
-            with torch.autocast(device.type, enabled=device.type == "cuda"):
-                logits = model(_to_device(batch, model.streams, device))
-                loss = nn.functional.cross_entropy(logits, labels)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            losses += loss.item() * len(labels)
-            predicted = logits.argmax(1)
-            correct += int((predicted == labels).sum())
-            seen += len(labels)
-            predicted_all.append(predicted.cpu())
-            labels_all.append(labels.cpu())
-        recalibrate_batchnorm(model, fit_set, device, config.batchnorm_rows, generator)
-        row = {
-            "epoch": epoch,
-            "train_loss": losses / seen,
-            "train_accuracy": correct / seen,
-            "train_f1": float(
-                f1_score(
-                    torch.cat(labels_all),
-                    torch.cat(predicted_all),
-                    labels=range(n_classes),
-                    average="macro",
-                    zero_division=0,
-                )
-            ),
-        }
-        if val_set is not None:
-            _, val_probabilities = predict(model, val_set, device)
-            scores = _scores(val_set.labels.numpy(), val_probabilities, n_classes)
-            row.update({f"val_{k}": v for k, v in scores.items()})
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
+        row = _train_epoch(loop, data, config, device, epoch)
+        loop.history.append(row)
         log(
             " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
         )
-        if early_stopping:
+        if loop.early_stopping:
             score = -row["val_loss"] if config.monitor == "val_loss" else row["val_f1"]
-            if best["score"] is None or score > best["score"]:
-                best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-            elif epoch - best["epoch"] >= config.patience:
-                log(f"early stop at epoch {epoch}: best {config.monitor} at epoch {best['epoch']}")
-                finished = True
-        finished = finished or epoch == config.max_epochs
+            if loop.best["score"] is None or score > loop.best["score"]:
+                state = copy.deepcopy(loop.model.state_dict())
+                loop.best = {"score": score, "epoch": epoch, "state": state}
+            elif epoch - loop.best["epoch"] >= config.patience:
+                log(
+                    f"early stop at epoch {epoch}: best {config.monitor} at epoch "
+                    f"{loop.best['epoch']}"
+                )
+                loop.finished = True
+        loop.finished = loop.finished or epoch == config.max_epochs
         if resume_path:
-            save_resume(
+            resume.save_resume(
                 resume_path,
                 {
                     "fingerprint": fingerprint,
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "best": best,
-                    "history": history,
-                    "finished": finished,
-                    "rng": _rng_states(generator),
+                    "model": loop.model.state_dict(),
+                    "optimiser": loop.optimiser.state_dict(),
+                    "scaler": loop.scaler.state_dict(),
+                    "best": loop.best,
+                    "history": loop.history,
+                    "finished": loop.finished,
+                    "rng": resume.rng_states(loop.generator),
                 },
             )
-    if trunk is None and early_stopping:
-        model.load_state_dict(best["state"])
-    elif trunk is None:
-        best["epoch"] = len(history)
-    # The head as trained end to end, before any refit: what a variant taking this trunk needs.
-    end_to_end_head = {k: v.detach().cpu().clone() for k, v in model.head.state_dict().items()}
 
-    oversampler_subjects = []
-    if config.oversampler in ("random", "smote", "adasyn"):
-        fit_features, _ = predict(model, fit_set, device)
-        balanced_x, balanced_y, note = oversample_features(
-            fit_features, fit_set.labels.numpy(), config.oversampler, seed
-        )
-        if note:
-            notes.append(note)
-            log(f"note: {note}")
-        model.head.cpu()
-        refit_head(model.head, balanced_x, balanced_y, config.head_epochs, seed, config.batch_size)
-        model.head.to(device)
-        oversampler_subjects = sorted(set(fit_set.subject))
-        log(
-            f"head refitted on {len(balanced_y)} balanced features of {len(fit_set)} "
-            f"training rows ({config.oversampler})"
-        )
 
-    test_set = ShardDataset(shard_paths, {held_out}, augmentations={0})
-    _, test_probabilities = predict(model, test_set, device)
+def _train_epoch(
+    loop: _Loop, data: split.FoldData, config: TrainConfig, device, epoch: int
+) -> dict:
+    """One pass over the training rows, then precise BatchNorm and validation: the history row."""
+    start = time.perf_counter()
+    model = loop.model
+    model.train()
+    losses, correct, seen, predicted_all, labels_all = 0.0, 0, 0, [], []
+    for batch in loop.loader:
+        labels = batch["label"].to(device)
+        loop.optimiser.zero_grad()
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            logits = model(inference.to_device(batch, model.streams, device))
+            loss = nn.functional.cross_entropy(logits, labels)
+        loop.scaler.scale(loss).backward()
+        loop.scaler.step(loop.optimiser)
+        loop.scaler.update()
+        losses += loss.item() * len(labels)
+        predicted = logits.argmax(1)
+        correct += int((predicted == labels).sum())
+        seen += len(labels)
+        predicted_all.append(predicted.cpu())
+        labels_all.append(labels.cpu())
+    inference.recalibrate_batchnorm(
+        model, data.fit_set, device, config.batchnorm_rows, loop.generator
+    )
+    row = {
+        "epoch": epoch,
+        "train_loss": losses / seen,
+        "train_accuracy": correct / seen,
+        "train_f1": float(
+            f1_score(
+                torch.cat(labels_all),
+                torch.cat(predicted_all),
+                labels=range(data.n_classes),
+                average="macro",
+                zero_division=0,
+            )
+        ),
+    }
+    if data.val_set is not None:
+        _, val_probabilities = inference.predict(model, data.val_set, device)
+        scores = inference.scores(data.val_set.labels.numpy(), val_probabilities, data.n_classes)
+        row.update({f"val_{k}": v for k, v in scores.items()})
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _keep_trunk_weights(loop: _Loop, reused: bool) -> dict:
+    """Load the best epoch's weights (with early stopping) and return the head as trained end
+    to end, before any refit: what a variant taking this trunk needs."""
+    if not reused and loop.early_stopping:
+        loop.model.load_state_dict(loop.best["state"])
+    elif not reused:
+        loop.best["epoch"] = len(loop.history)
+    return {k: v.detach().cpu().clone() for k, v in loop.model.head.state_dict().items()}
+
+
+def _refit_head(
+    model: MSCNN, data: split.FoldData, config: TrainConfig, seed: int, device, log
+) -> list[str]:
+    """Refit the head on over-sampled dense features of the training (fit) subjects, for the
+    feature over-samplers; returns the subjects the over-sampler saw."""
+    if config.oversampler not in ("random", "smote", "adasyn"):
+        return []
+    fit_set = data.fit_set
+    fit_features, _ = inference.predict(model, fit_set, device)
+    balanced_x, balanced_y, note = head.oversample_features(
+        fit_features, fit_set.labels.numpy(), config.oversampler, seed
+    )
+    if note:
+        data.notes.append(note)
+        log(f"note: {note}")
+    model.head.cpu()
+    head.refit_head(model.head, balanced_x, balanced_y, config.head_epochs, seed, config.batch_size)
+    model.head.to(device)
+    log(
+        f"head refitted on {len(balanced_y)} balanced features of {len(fit_set)} "
+        f"training rows ({config.oversampler})"
+    )
+    return sorted(set(fit_set.subject))
+
+
+def _predict_test(model: MSCNN, test_set: ShardDataset, classes: list[str], device) -> pd.DataFrame:
+    """The held-out subject's predictions: sample, subject, labels, then p_<class> per class."""
+    _, test_probabilities = inference.predict(model, test_set, device)
     predictions = pd.DataFrame(
         {
             "sample": test_set.sample,
@@ -566,41 +382,59 @@ def train_fold(
     )
     for index, name in enumerate(classes):
         predictions[f"p_{name}"] = test_probabilities[:, index]
-    fold = {
-        "held_out": held_out,
+    return predictions
+
+
+def _fold_record(
+    data: split.FoldData,
+    loop: _Loop,
+    test_set: ShardDataset,
+    config: TrainConfig,
+    seed: int,
+    device,
+    oversampler_subjects: list[str],
+) -> dict:
+    """fold.json: who trained, validated and tested, with counts, epochs and notes."""
+    return {
+        "held_out": data.held_out,
         "seed": seed,
         "device": device.type,
-        "train_subjects": sorted(fit_subjects),
-        "validation_subjects": sorted(val_subjects),
-        "test_subjects": [held_out],
+        "train_subjects": sorted(data.fit_subjects),
+        "validation_subjects": sorted(data.val_subjects),
+        "test_subjects": [data.held_out],
         "counts": {
-            "train_rows": len(fit_set),
-            "train_clips": int((fit_set.augmentation == 0).sum()),
-            "validation_clips": len(val_set) if val_set else 0,
+            "train_rows": len(data.fit_set),
+            "train_clips": int((data.fit_set.augmentation == 0).sum()),
+            "validation_clips": len(data.val_set) if data.val_set else 0,
             "test_clips": len(test_set),
         },
         "oversampler": config.oversampler,
         "oversampler_subjects": oversampler_subjects,
-        "epochs_run": len(history),
-        "best_epoch": best["epoch"],
-        "notes": notes,
+        "epochs_run": len(loop.history),
+        "best_epoch": loop.best["epoch"],
+        "notes": data.notes,
     }
-    checkpoint = {
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+
+
+def _checkpoint(
+    loop: _Loop, data: split.FoldData, config: TrainConfig, seed: int, end_to_end_head: dict
+) -> dict:
+    """checkpoint.pt: the trained model with what reloading, predicting and reusing need."""
+    return {
+        "state_dict": {k: v.cpu() for k, v in loop.model.state_dict().items()},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-        "classes": list(classes),
-        "held_out": held_out,
+        "classes": list(data.classes),
+        "held_out": data.held_out,
         "seed": seed,
         "mer_version": __version__,
         # What `mer predict` needs to preprocess a new clip the same way (plain JSON values,
         # so torch.load(weights_only=True) reads it).
-        "preprocessing": next(iter(preprocessing.values())),
+        "preprocessing": data.preprocessing,
         # For variants that share this trunk (HEAD_SETTINGS): see train_fold's `trunk`.
         "end_to_end_head": end_to_end_head,
-        "history": history,
-        "best_epoch": best["epoch"],
+        "history": loop.history,
+        "best_epoch": loop.best["epoch"],
     }
-    return FoldResult(predictions, pd.DataFrame(history), checkpoint, fold, notes)
 
 
 def load_model(checkpoint: dict) -> MSCNN:

@@ -1,0 +1,73 @@
+"""Resuming a killed fold: the fingerprint a resume file must match, the random states of the
+epoch loop, and the resume file itself (read back only if it belongs to this very fold)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from mer import __version__
+
+
+def fold_fingerprint(shard_paths, held_out: str, config, seed: int) -> dict:
+    """What a resume file must match to be continued: the same fold of the same data."""
+    return {
+        "held_out": held_out,
+        "seed": seed,
+        "config": json.loads(json.dumps(asdict(config))),
+        # Size and modification time, not a hash: hashing real shards (GBs) at every start
+        # would cost more than an epoch; a rewritten shard gets a new mtime.
+        "shards": sorted(
+            [str(path), os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in shard_paths
+        ),
+        "mer_version": __version__,
+    }
+
+
+def rng_states(generator: torch.Generator) -> dict:
+    """Every random state the epoch loop draws from, as tensors and plain types (so that
+    torch.load(weights_only=True) can read them back)."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.as_tensor(keys.astype(np.int64)), position, has_gauss, gauss],
+        "python": random.getstate(),
+        "loader": generator.get_state(),
+    }
+
+
+def restore_rng_states(states: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    generator.set_state(states["loader"])
+
+
+def load_resume(path, fingerprint: dict, log=print) -> dict | None:
+    """The epoch checkpoint at `path` if it belongs to this very fold, else None (with a
+    note: a mismatched or unreadable file is ignored and overwritten, never trusted)."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file: start over rather than fail
+        log(f"note: ignoring unreadable epoch checkpoint {path} ({error}); starting at epoch 1")
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log(f"note: epoch checkpoint {path} is from another configuration or data; starting over")
+        return None
+    return state
+
+
+def save_resume(path, state: dict) -> None:
+    from mer.store.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
