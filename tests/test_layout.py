@@ -88,9 +88,7 @@ def test_the_command_line_only_gathers_the_stages_verbs():
 
 
 def test_no_module_is_too_long():
-    long = {
-        name: n for name, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 500
-    }
+    long = {name: n for name, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 500}
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
