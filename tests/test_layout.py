@@ -1,7 +1,9 @@
 """The package shows the pipeline: stage subpackages in the data's order, imports only
 downwards, no import cycle, no module or function too long to read, tests beside their stage."""
 
+import argparse
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -108,8 +110,12 @@ def test_tests_mirror_the_stages():
         assert list((REPO / "tests" / stage).glob("test_*.py")), f"tests/{stage}/ has no tests"
 
 
-def test_readme_code_map_lists_every_stage():
+def test_readme_code_map_lists_every_stage_with_its_verbs():
     readme = (REPO / "README.md").read_text()
     code_map = readme[readme.index("## Code map") :]
-    listed = re.findall(r"^\| `mer\.(\w+)` \|", code_map, flags=re.M)
-    assert listed == STAGES
+    rows = re.findall(r"^\| `mer\.(\w+)` \|.*\| (.*) \|$", code_map, flags=re.M)
+    assert [stage for stage, _ in rows] == STAGES
+    for stage, verbs_cell in rows:
+        verbs = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"mer.{stage}.cli").register(verbs)
+        assert set(re.findall(r"`([a-z-]+)`", verbs_cell)) == set(verbs.choices), stage

@@ -69,17 +69,28 @@ def four_subjects(tmp_path_factory):
     return make_shards(tmp_path_factory.mktemp("easy"), labels)
 
 
-@pytest.fixture(scope="module")
-def folds(four_subjects):
-    config = train.TrainConfig.from_dict(FAST)
+def train_every_fold(shard_paths, settings: dict) -> dict:
+    config = train.TrainConfig.from_dict(settings)
     return {
-        s: train.train_fold(four_subjects, s, config, seed=0, log=lambda _: None)
+        s: train.train_fold(shard_paths, s, config, seed=0, log=lambda _: None)
         for s in ("s1", "s2", "s3", "s4")
     }
 
 
-def test_no_fold_trains_or_validates_on_its_held_out_subject(folds):
-    for held_out, result in folds.items():
+@pytest.fixture(scope="module")
+def folds(four_subjects):
+    """Every fold trained long enough to learn (about a minute: for the slow suite)."""
+    return train_every_fold(four_subjects, FAST)
+
+
+@pytest.fixture(scope="module")
+def quick_folds(four_subjects):
+    """Every fold with one epoch: enough to check who trains on what."""
+    return train_every_fold(four_subjects, QUICK)
+
+
+def test_no_fold_trains_or_validates_on_its_held_out_subject(quick_folds):
+    for held_out, result in quick_folds.items():
         fold = result.fold
         assert held_out not in fold["train_subjects"] + fold["validation_subjects"]
         assert not set(fold["train_subjects"]) & set(fold["validation_subjects"])
@@ -108,6 +119,7 @@ def test_over_sampler_sees_training_features_only(four_subjects, monkeypatch):
     assert seen["rows"] == len(train_rows) == result.fold["counts"]["train_rows"]
 
 
+@pytest.mark.slow
 def test_a_short_run_on_an_easy_setting_learns(folds):
     predictions = [r.predictions for r in folds.values()]
     correct = sum((p.true_label == p.predicted_label).sum() for p in predictions)
@@ -231,8 +243,8 @@ def test_validation_split_is_whole_disjoint_subjects(n_subjects, fraction, seed)
     assert (len(val) >= 1) == (n_subjects >= 2)
 
 
-def test_fold_json_is_plain_json(folds):
-    json.dumps(folds["s1"].fold)
+def test_fold_json_is_plain_json(quick_folds):
+    json.dumps(quick_folds["s1"].fold)
 
 
 def test_shards_of_different_preprocessing_are_refused(tmp_path):
