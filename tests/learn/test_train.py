@@ -186,8 +186,10 @@ def test_workflow_and_training_agree_on_the_head_settings():
     assert f"HEAD_SETTINGS = {train.HEAD_SETTINGS!r}" in common
 
 
-def test_checkpoint_reloads_safely_and_reproduces_its_predictions(four_subjects, folds, tmp_path):
-    result = folds["s3"]
+def test_checkpoint_reloads_safely_and_reproduces_its_predictions(
+    four_subjects, quick_folds, tmp_path
+):
+    result = quick_folds["s3"]
     torch.save(result.checkpoint, tmp_path / "checkpoint.pt")
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert checkpoint["classes"] == CLASSES and checkpoint["held_out"] == "s3"
