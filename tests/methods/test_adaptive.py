@@ -54,13 +54,23 @@ def test_the_iir_filter_is_refused_because_it_ignores_the_band():
         adaptive_features(noise_clip(2), 200, temporal_filter="iir")
 
 
-@pytest.mark.parametrize("selection", ["inner_loso", "fisher"])
-def test_the_band_that_carries_the_classes_is_chosen_and_beats_chance(selection):
+@pytest.mark.parametrize(
+    ("selection", "inner_folds"), [("inner_loso", None), ("inner_loso", 3), ("fisher", None)]
+)
+def test_the_band_that_carries_the_classes_is_chosen_and_beats_chance(selection, inner_folds):
     features, labels, subjects, samples = banded_dataset()
     correct = 0
     for held_out in sorted(set(subjects)):
         predictions, fold = adaptive_svm_fold(
-            features, labels, subjects, samples, CLASSES, held_out, 0, selection=selection
+            features,
+            labels,
+            subjects,
+            samples,
+            CLASSES,
+            held_out,
+            0,
+            selection=selection,
+            inner_folds=inner_folds,
         )
         assert fold["band"]["index"] == SIGNAL_BAND
         assert fold["band"]["selection"] == selection
