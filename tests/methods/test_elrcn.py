@@ -216,3 +216,57 @@ def test_loso_on_moving_blobs_beats_chance():
         correct += int((predictions.true_label == predictions.predicted_label).sum())
     accuracy = correct / len(inputs)
     assert accuracy > 1 / len(CLASSES) + 0.2, accuracy
+
+
+# ---- the verbs -----------------------------------------------------------------------------
+
+
+def run_verb(*argv: str) -> int:
+    import argparse
+
+    from mer.methods import elrcn_cli
+
+    parser = argparse.ArgumentParser()
+    elrcn_cli.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_verbs_make_inputs_from_frames_on_disk_then_train_a_fold(tmp_path):
+    import cv2
+    import pandas as pd
+
+    from mer.store.files import load_npz
+
+    rows = []
+    for s in range(3):
+        for name in ("left", "right"):
+            sample = f"s{s}_{name}"
+            frames_dir = tmp_path / "frames" / sample
+            frames_dir.mkdir(parents=True)
+            # Numbers 8..13: "img10" sorts before "img8" by name, not by number.
+            for t, frame in enumerate(blob_clip(name, 6, 24, seed=s)):
+                cv2.imwrite(str(frames_dir / f"img{8 + t}.png"), frame)
+            out = tmp_path / "inputs" / f"{sample}.npz"
+            argv = ["elrcn-inputs", str(frames_dir), str(out), "--onset", "8", "--offset", "13"]
+            assert run_verb(*argv, "--steps", "3", "--size", "16", "--flow-method", "dis") == 0
+            rows.append({"sample": sample, "subject": f"sub{s}", "label": name})
+    saved = load_npz(tmp_path / "inputs" / "s0_left.npz", "inputs", "frame_numbers")
+    assert list(saved["frame_numbers"]) == [8, 10, 13] or list(saved["frame_numbers"]) == [
+        8,
+        11,
+        13,
+    ]
+    assert saved["inputs"].shape == (3, len(CHANNELS), 16, 16)
+    pd.DataFrame(rows).to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    fold_dir = tmp_path / "fold"
+    settings = '{"cnn_features": 8, "lstm_hidden": 8, "max_epochs": 2}'
+    code = run_verb(
+        "elrcn-train", str(fold_dir), "--held-out", "sub1", "--samples-tsv",
+        str(tmp_path / "samples.tsv"), "--inputs-dir", str(tmp_path / "inputs"),
+        "--classes", "left,right", "--config-json", settings,
+    )  # fmt: skip
+    assert code == 0
+    predictions = pd.read_csv(fold_dir / "predictions.csv", dtype={"subject": str})
+    assert set(predictions["subject"]) == {"sub1"} and len(predictions) == 2
+    assert (fold_dir / "history.csv").is_file() and (fold_dir / "fold.json").is_file()
