@@ -28,3 +28,9 @@ rule motion_card:
     shell:
         "mer motion-card {input.samples} $(dirname {output.clips}) --masks-dir {params.masks_dir:q}"
         " --title {params.title:q} --workers {threads} > {log} 2>&1"
+
+
+rule card:
+    """Named target: the default chain's motion card (`snakemake card`)."""
+    input:
+        f"{DATA_DIR}/card/{DEFAULT_CHAIN['masks']}/card.png",
