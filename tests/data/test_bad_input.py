@@ -21,7 +21,11 @@ from mer.data import frames, samples, synth
 from mer.preprocess import evm, flow
 from mer.store import files
 
-TINY = dict(seed=3, subjects=3, clips_per_subject=2, frame_size=48, frames_min=20, frames_max=28)
+# Frames written as PNG: the corruptions below name and rewrite .png files.
+TINY = dict(
+    seed=3, subjects=3, clips_per_subject=2, frame_size=48, frames_min=20, frames_max=28,
+    image_format="png",
+)  # fmt: skip
 CLASSES = ["others", "disgust", "happiness", "repression", "surprise"]
 
 

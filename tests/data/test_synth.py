@@ -1,3 +1,4 @@
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -23,16 +24,19 @@ def test_same_seed_gives_byte_identical_frames_and_another_seed_differs(tiny_par
 def test_saved_ground_truth_flow_is_the_motion_between_onset_and_apex():
     # Clean clips (no noise, flicker or blink) so that only geometry separates the frames;
     # a 1 px amplitude makes the motion dominate the uint8 quantisation.
-    params = synth.SynthParams(
-        seed=1,
-        subjects=2,
-        clips_per_subject=3,
-        amplitude_px=1.0,
-        amplitude_jitter=0.0,
-        noise_sigma=0.0,
-        flicker=0.0,
-        blink_prob=0.0,
-        drift_px=0.4,
+    params = synth.SynthParams.from_dict(
+        synth.SUBPIXEL  # lossless PNG frames at 128 px
+        | dict(
+            seed=1,
+            subjects=2,
+            clips_per_subject=3,
+            amplitude_px=1.0,
+            amplitude_jitter=0.0,
+            noise_sigma=0.0,
+            flicker=0.0,
+            blink_prob=0.0,
+            drift_px=0.4,
+        )
     )
     for plan in synth.plan_dataset(params)[:4]:
         clip = synth.render_clip(plan, params)
@@ -57,8 +61,10 @@ def test_saved_ground_truth_flow_is_the_motion_between_onset_and_apex():
         assert residual_true < 0.35 * residual_wrong
 
 
-def test_apex_amplitude_is_sub_pixel_by_default():
-    params = synth.SynthParams(seed=0, subjects=2, clips_per_subject=2, drift_px=0.0)
+def test_apex_amplitude_is_sub_pixel_in_the_subpixel_preset():
+    params = synth.SynthParams.from_dict(
+        synth.SUBPIXEL | dict(seed=0, subjects=2, clips_per_subject=2, drift_px=0.0)
+    )
     for plan in synth.plan_dataset(params):
         clip = synth.render_clip(plan, params)
         peak = np.sqrt((clip["flow_uv"] ** 2).sum(-1)).max()
@@ -121,4 +127,28 @@ def test_written_dataset_travels_the_real_data_path(tmp_path, tiny_params):
     assert min(frames) == first.first_frame > 0  # numbered like a real dataset, not from 0
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
     truth = np.load(out / "ground_truth" / first.subject / f"{first.video}.npz")
-    assert truth["flow_uv"].shape == (48, 48, 2)
+    plan = next(
+        p
+        for p in synth.plan_dataset(tiny_params)
+        if p.video == first.video and p.subject == first.subject
+    )
+    assert truth["flow_uv"].shape == (plan.height, plan.width, 2)
+
+
+def test_each_clip_has_its_own_frame_size_around_the_configured_height():
+    params = synth.SynthParams(seed=0, subjects=6, clips_per_subject=4)
+    plans = synth.plan_dataset(params)
+    heights = np.array([p.height for p in plans])
+    assert len(set(heights)) > 5
+    assert heights.min() >= 293 and heights.max() <= 331
+    assert all(abs(p.width - round(0.83 * p.height)) <= 1 for p in plans)
+
+
+def test_the_subpixel_preset_renders_the_frames_it_always_did():
+    # First bytes of the first clip of seed 0, 2 subjects x 2 clips, before the calibration.
+    params = synth.SynthParams.from_dict(synth.SUBPIXEL | dict(subjects=2, clips_per_subject=2))
+    plan = synth.plan_dataset(params)[0]
+    frames = synth.render_clip(plan, params)["frames"]
+    assert frames.shape[1:] == (128, 128)
+    digest = hashlib.sha256(frames.tobytes()).hexdigest()
+    assert digest == "1627ebabfadc608b0827f5a65179a467f613a3ab33ce7718abfeebe556febfc0"

@@ -29,18 +29,21 @@ def translated(image: np.ndarray, u: float, v: float) -> np.ndarray:
 
 def synthetic_pairs(n_pairs: int = 3, seed: int = 11) -> list[tuple]:
     """(onset, apex, truth_uv) of one clip per subject from the embedded generator, 128x128."""
-    params = synth.SynthParams(
-        seed=seed,
-        subjects=n_pairs,
-        clips_per_subject=1,
-        frame_size=128,
-        frames_min=20,
-        frames_max=24,
-        amplitude_px=0.8,
-        amplitude_jitter=0.0,
-        noise_sigma=1.0,
-        # The saved flow_uv leaves the eyelid's motion out: a blink would make the truth wrong.
-        blink_prob=0.0,
+    # The sub-pixel world (128 px PNG) in which these error bounds were measured.
+    params = synth.SynthParams.from_dict(
+        synth.SUBPIXEL
+        | dict(
+            seed=seed,
+            subjects=n_pairs,
+            clips_per_subject=1,
+            frames_min=20,
+            frames_max=24,
+            amplitude_px=0.8,
+            amplitude_jitter=0.0,
+            noise_sigma=1.0,
+            # The saved flow_uv leaves the eyelid's motion out: a blink would make the truth wrong.
+            blink_prob=0.0,
+        )
     )
     pairs, seen = [], set()
     for plan in synth.plan_dataset(params):

@@ -91,6 +91,7 @@ def test_alpha_change_reruns_evm_and_downstream_only(completed_tiny_run):
         "flow": n,
         "masks": n,
         "contact_sheet": 1,
+        "motion_card": 1,  # the card reads the default chain's masks
         "shards": 2,
         "train": 4,
         "evaluate": 2,
@@ -108,6 +109,7 @@ def test_threshold_change_reruns_masks_and_downstream_only(completed_tiny_run):
     assert jobs == {
         "masks": n,
         "contact_sheet": 1,
+        "motion_card": 1,  # the card reads the default chain's masks
         "shards": 2,
         "train": 4,
         "evaluate": 2,
@@ -291,6 +293,7 @@ def test_a_casme2_sized_dry_run_plans_26_folds_per_experiment(tmp_path):
         "flow": 3 * n,  # deepflow on both, dis on alpha 8
         "masks": 3 * n,
         "contact_sheet": 1,
+        "motion_card": 1,  # the default chain's card
         "preview_synth": 1,
         "shards": 3 * 26,
         "train": 26 * len(networks),

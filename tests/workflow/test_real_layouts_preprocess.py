@@ -14,8 +14,9 @@ from mer.store import files
 pytestmark = pytest.mark.slow
 
 PARAMS = synth.SynthParams(
-    seed=4, subjects=2, clips_per_subject=2, frame_size=64, frames_min=20, frames_max=26
-)
+    seed=4, subjects=2, clips_per_subject=2, frame_size=64, frame_size_jitter=0.0, aspect=1.0,
+    frames_min=20, frames_max=26,
+)  # fmt: skip
 LABELS = {
     "casme2": {
         "others": "others",
@@ -101,7 +102,7 @@ def test_real_layout_runs_through_preprocessing(workdir, tmp_path, name, writer,
         override["dataset"]["crop"] = dict(override["dataset"].get("crop", {}), size=crop_size)
     (workdir / f"{name}.yaml").write_text(yaml.safe_dump(override))
     run_snakemake(
-        workdir, "preprocess", "all_shards", "--cores", "2", "--configfile", f"{name}.yaml"
+        workdir, "preprocess", "all_shards", "card", "--cores", "2", "--configfile", f"{name}.yaml"
     )
     table = pd.read_csv(workdir / f"results/{name}/samples.tsv", sep="\t")
     assert len(table) == len(synth.plan_dataset(PARAMS))
@@ -112,6 +113,10 @@ def test_real_layout_runs_through_preprocessing(workdir, tmp_path, name, writer,
     assert apex.shape == ((crop_size, crop_size) if crop_size else (64, 64))
     masks = files.load_npz(mask_files[0], "mask", "masked_apex")
     assert (masks["masked_apex"][~masks["mask"]] == 0).all()
+    # The motion card runs on real layouts too: one row per clip, its masks' coverage read.
+    card = pd.read_csv(next(workdir.glob(f"results/{name}/card/*/clips.tsv")), sep="\t")
+    assert sorted(card["sample"]) == sorted(table["sample"])
+    assert card["mask_coverage"].between(0, 1).all()
     assert np.isfinite(
         files.load_npz(next(workdir.glob(f"results/{name}/flow/*/*.npz")), "flow_uv")["flow_uv"]
     ).all()

@@ -7,6 +7,7 @@ rule analysis:
         f"{DATA_DIR}/samples.tsv",
         dataset_previews(),
         f"{MASK_DIR}/contact_sheet.png",
+        f"{DATA_DIR}/card/{DEFAULT_CHAIN['masks']}/card.png",
         rules.all_shards.input,
         rules.train_all.input,
         f"{DATA_DIR}/summary.md",

@@ -59,27 +59,61 @@ ANNOTATION_COLUMNS = ["subject", "video", "onset", "apex", "offset", "label", "f
 
 @dataclass(frozen=True)
 class SynthParams:
-    """Every knob of the generator; the defaults sit in the informative middle of difficulty."""
+    """Every knob of the generator. The defaults are calibrated to real CASME II clips
+    (../shared/notes/real-casme2-stats.md, measured by `mer motion-card`); SUBPIXEL holds the
+    earlier sub-pixel world (workflow/configs/synthetic-subpixel.yaml)."""
 
     seed: int = 0
     subjects: int = 8
     clips_per_subject: int = 12  # mean; each subject gets 0.5x..1.5x of it, at least 1
-    frame_size: int = 128
+    frame_size: int = 312  # median frame height (px); motion knobs are in px at this height
+    frame_size_jitter: float = 0.06  # per-clip height varies by +- this fraction (uniform)
+    aspect: float = 0.83  # width / height (<= 1: the face is rendered square, its sides cut)
+    image_format: str = "jpg"  # jpg | png (lossless)
+    jpeg_quality: int = 90
     fps: float = 200.0
-    frames_min: int = 40
-    frames_max: int = 100
-    amplitude_px: float = 0.3  # peak displacement at apex
-    amplitude_jitter: float = 0.3  # per-clip amplitude varies by +-30 %
-    noise_sigma: float = 2.0  # Gaussian sensor noise, gray levels
-    drift_px: float = 0.3  # slow global head drift over a clip
+    frames_min: int = 46
+    frames_max: int = 122
+    apex_min: float = 0.0  # apex position in onset..offset (0..1): apex_min..apex_max,
+    apex_max: float = 1.0
+    apex_beta: float = 6.0  # shaped by a symmetric Beta(b, b); 0 = uniform
+    amplitude_px: float = 3.0  # median peak displacement at apex
+    amplitude_jitter: float = 0.0  # per-clip amplitude varies by +- this fraction (uniform)
+    amplitude_spread: float = 0.65  # and by a log-normal factor of this sigma
+    noise_sigma: float = 1.6  # Gaussian sensor noise, gray levels (before JPEG)
+    drift_px: float = 1.2  # slow global head drift over a clip (median)
+    drift_spread: float = 0.6  # log-normal sigma of the per-clip drift
     flicker: float = 0.01  # relative illumination flicker
     blink_prob: float = 0.3  # chance of an eye blink per clip, unrelated to the class
     one_sided_prob: float = 0.4  # chance that the expression is unilateral
+    expression_extent: float = 2.0  # radius of the action units' moving skin (x the default)
     class_priors: dict = field(default_factory=lambda: dict(CASME2_PRIORS))
 
     @classmethod
     def from_dict(cls, values: dict) -> SynthParams:
         return cls(**values)
+
+
+# The earlier, sub-pixel world: 128 px square PNG frames, 0.3 px at apex (+-30 %), apex at
+# 30-60 % of onset..offset. Flow sees about a ninth of its motion (real-casme2-stats.md).
+SUBPIXEL = dict(
+    frame_size=128,
+    frame_size_jitter=0.0,
+    aspect=1.0,
+    image_format="png",
+    frames_min=40,
+    frames_max=100,
+    apex_min=0.3,
+    apex_max=0.6,
+    apex_beta=0.0,
+    amplitude_px=0.3,
+    amplitude_jitter=0.3,
+    amplitude_spread=0.0,
+    drift_px=0.2,
+    noise_sigma=2.0,
+    drift_spread=0.0,
+    expression_extent=1.0,
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,8 @@ class ClipPlan:
     offset: int
     subject_index: int
     clip_index: int
+    height: int = 128  # frame size (px)
+    width: int = 128
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -122,7 +158,7 @@ def plan_dataset(params: SynthParams) -> list[ClipPlan]:
             first = int(rng.integers(1, 400))
             onset = int(rng.integers(2, max(3, round(0.2 * n_frames))))
             offset = n_frames - 1 - int(rng.integers(2, max(3, round(0.2 * n_frames))))
-            apex = onset + int(round(rng.uniform(0.3, 0.6) * (offset - onset)))
+            apex = onset + int(round(_apex_position(rng, params) * (offset - onset)))
             variants = CLASS_ACTION_UNITS.get(label, [["?"]])
             action_units = tuple(variants[int(rng.integers(len(variants)))])
             plans.append(
@@ -138,9 +174,28 @@ def plan_dataset(params: SynthParams) -> list[ClipPlan]:
                     offset=first + offset,
                     subject_index=s,
                     clip_index=c,
+                    **_frame_shape(params, s, c),
                 )
             )
     return plans
+
+
+def _apex_position(rng: np.random.Generator, params: SynthParams) -> float:
+    """Apex position in onset..offset (0..1). Real CASME II: 10-90 % 0.31-0.69, 0 to 1."""
+    if params.apex_beta > 0:
+        shape = params.apex_beta
+        return params.apex_min + (params.apex_max - params.apex_min) * rng.beta(shape, shape)
+    return rng.uniform(params.apex_min, params.apex_max)
+
+
+def _frame_shape(params: SynthParams, subject_index: int, clip_index: int) -> dict:
+    """(height, width) of one clip: real face crops differ in size per clip (own stream, so
+    that the labels and timings of a seed do not depend on the size knobs)."""
+    height = params.frame_size
+    if params.frame_size_jitter > 0:
+        rng = _rng(params.seed, 4, subject_index, clip_index)
+        height = round(height * (1 + params.frame_size_jitter * rng.uniform(-1, 1)))
+    return {"height": int(height), "width": int(round(height * params.aspect))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,42 +204,29 @@ def plan_dataset(params: SynthParams) -> list[ClipPlan]:
 
 def render_clip(plan: ClipPlan, params: SynthParams) -> dict:
     """Frames (T, H, W) uint8 and the clip's ground truth."""
-    size = params.frame_size
+    # The face is rendered square at the clip's height; the frame keeps its central columns.
+    size, width = plan.height, plan.width
+    columns = slice((size - width) // 2, (size - width) // 2 + width)
     # Separate random streams: the face depends on the subject only, never on the clip plan.
     geometry = _face_geometry(_rng(params.seed, 2, plan.subject_index))
     texture_seed = int(_rng(params.seed, 3, plan.subject_index).integers(2**31))
     face = render_face(geometry, size, np.random.default_rng(texture_seed))
 
     rng = _rng(params.seed, 1, plan.subject_index, plan.clip_index)
-    field_uv = expression_field(geometry, plan.action_units, size, rng, params.one_sided_prob)
-    amplitude = params.amplitude_px * (1 + params.amplitude_jitter * rng.uniform(-1, 1))
-    onset, apex, offset = (x - plan.first_frame for x in (plan.onset, plan.apex, plan.offset))
-    profile = amplitude * temporal_profile(plan.n_frames, onset, apex, offset)
-
-    t = np.arange(plan.n_frames) / params.fps
-    direction = rng.normal(size=2)
-    direction /= np.linalg.norm(direction)
-    # Slow drift: a steady glide plus a gentle sway, params.drift_px in total over the clip.
-    ramp = t / max(t[-1], 1e-9) + 0.3 * np.sin(
-        2 * np.pi * rng.uniform(0.3, 1.0) * t + rng.uniform(0, 6.3)
+    field_uv = expression_field(
+        geometry, plan.action_units, size, rng, params.one_sided_prob, params.expression_extent
     )
-    drift = params.drift_px * ramp[:, None] * direction[None, :]
-    flicker = 1 + params.flicker * np.cumsum(rng.normal(0, 1, plan.n_frames)) / np.sqrt(
-        plan.n_frames
+    field_uv = np.ascontiguousarray(field_uv[:, columns])
+    motion = _clip_motion(plan, params, rng)
+    profile, drift, flicker, eyelid = (
+        motion[k] for k in ("profile_px", "drift_px", "flicker_gain", "eyelid_closure")
     )
-
-    eyelid = np.zeros(plan.n_frames)
-    if rng.random() < params.blink_prob:
-        start = int(rng.integers(0, plan.n_frames))
-        length = int(rng.integers(16, 30))  # 80-150 ms at 200 fps
-        k = np.arange(plan.n_frames) - start
-        inside = (k >= 0) & (k < length)
-        eyelid[inside] = np.sin(np.pi * k[inside] / length)
 
     noise_rng = np.random.default_rng(rng.integers(2**31))
     yy, xx = _grid(size)
+    yy, xx = yy[:, columns], xx[:, columns]
     coefficients = ndimage.spline_filter(face, order=3)
-    frames = np.empty((plan.n_frames, size, size), dtype=np.uint8)
+    frames = np.empty((plan.n_frames, size, width), dtype=np.uint8)
     for i in range(plan.n_frames):
         source = coefficients
         if eyelid[i] > 0.02:
@@ -197,16 +239,54 @@ def render_clip(plan: ClipPlan, params: SynthParams) -> dict:
         image = image * flicker[i] + noise_rng.normal(0, params.noise_sigma, image.shape)
         frames[i] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
+    onset, apex = plan.onset - plan.first_frame, plan.apex - plan.first_frame
     flow_uv = true_flow(field_uv, profile[onset], profile[apex], drift[onset], drift[apex])
     return {
         "frames": frames,
         "flow_uv": flow_uv,
         "expression_field": field_uv.astype(np.float32),
-        "amplitude_px": np.float32(amplitude),
-        "profile_px": profile.astype(np.float32),
-        "drift_px": drift.astype(np.float32),
-        "flicker_gain": flicker.astype(np.float32),
-        "eyelid_closure": eyelid.astype(np.float32),
+        **{k: v.astype(np.float32) for k, v in motion.items()},
+    }
+
+
+def _clip_motion(plan: ClipPlan, params: SynthParams, rng: np.random.Generator) -> dict:
+    """Amplitude, temporal profile, head drift, flicker and eyelid of one clip, in px at the
+    clip's own height (the knobs are in px at params.frame_size)."""
+    scale = plan.height / params.frame_size
+    # Draws beyond the sub-pixel world's come from their own stream, so that SUBPIXEL renders
+    # exactly the clips it always did.
+    spread_rng = _rng(params.seed, 5, plan.subject_index, plan.clip_index)
+    amplitude = params.amplitude_px * (1 + params.amplitude_jitter * rng.uniform(-1, 1))
+    amplitude *= scale * np.exp(params.amplitude_spread * spread_rng.standard_normal())
+    onset, apex, offset = (x - plan.first_frame for x in (plan.onset, plan.apex, plan.offset))
+    profile = amplitude * temporal_profile(plan.n_frames, onset, apex, offset)
+
+    t = np.arange(plan.n_frames) / params.fps
+    direction = rng.normal(size=2)
+    direction /= np.linalg.norm(direction)
+    # Slow drift: a steady glide plus a gentle sway, drift_px in total over the clip.
+    ramp = t / max(t[-1], 1e-9) + 0.3 * np.sin(
+        2 * np.pi * rng.uniform(0.3, 1.0) * t + rng.uniform(0, 6.3)
+    )
+    drift_px = params.drift_px * scale * np.exp(params.drift_spread * spread_rng.standard_normal())
+    drift = drift_px * ramp[:, None] * direction[None, :]
+    flicker = 1 + params.flicker * np.cumsum(rng.normal(0, 1, plan.n_frames)) / np.sqrt(
+        plan.n_frames
+    )
+
+    eyelid = np.zeros(plan.n_frames)
+    if rng.random() < params.blink_prob:
+        start = int(rng.integers(0, plan.n_frames))
+        length = int(rng.integers(16, 30))  # 80-150 ms at 200 fps
+        k = np.arange(plan.n_frames) - start
+        inside = (k >= 0) & (k < length)
+        eyelid[inside] = np.sin(np.pi * k[inside] / length)
+    return {
+        "amplitude_px": np.float64(amplitude),
+        "profile_px": profile,
+        "drift_px": drift,
+        "flicker_gain": flicker,
+        "eyelid_closure": eyelid,
     }
 
 
@@ -215,8 +295,11 @@ def _write_clip(args: tuple[ClipPlan, SynthParams, str]) -> None:
     clip = render_clip(plan, params)
     clip_dir = Path(out_dir, "frames", plan.subject, plan.video)
     clip_dir.mkdir(parents=True, exist_ok=True)
+    suffix, options = ".png", []
+    if params.image_format == "jpg":  # real datasets ship JPEG: 8x8 blocks, quantised noise
+        suffix, options = ".jpg", [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality]
     for i, frame in enumerate(clip.pop("frames")):
-        cv2.imwrite(str(clip_dir / f"img{plan.first_frame + i}.png"), frame)
+        cv2.imwrite(str(clip_dir / f"img{plan.first_frame + i}{suffix}"), frame, options)
     gt_dir = Path(out_dir, "ground_truth", plan.subject)
     gt_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(

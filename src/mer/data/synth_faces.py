@@ -166,16 +166,22 @@ def _au_components(au: str, g: dict) -> list[tuple]:
 
 
 def expression_field(
-    geometry: dict, action_units, size: int, rng: np.random.Generator, one_sided_prob: float
+    geometry: dict,
+    action_units,
+    size: int,
+    rng: np.random.Generator,
+    one_sided_prob: float,
+    extent: float = 1.0,
 ) -> np.ndarray:
-    """Smooth displacement field (H, W, 2 = u, v) with a peak magnitude of exactly 1 px."""
+    """Smooth displacement field (H, W, 2 = u, v) with a peak magnitude of exactly 1 px;
+    `extent` scales the radius of every action unit's bump."""
     yy, xx = _grid(size)
     field_uv = np.zeros((size, size, 2))
     for au in action_units:
         for cx, cy, radius, du, dv in _au_components(au, geometry):
             # Per-clip jitter of position, extent and direction: no two clips move alike.
             cx, cy = cx + rng.normal(0, 0.008), cy + rng.normal(0, 0.008)
-            radius *= rng.uniform(0.8, 1.2)
+            radius *= rng.uniform(0.8, 1.2) * extent
             angle = rng.normal(0, np.deg2rad(12))
             du, dv = (
                 du * np.cos(angle) - dv * np.sin(angle),

@@ -123,6 +123,25 @@ def cmd_contact_sheet(args) -> int:
     return 0
 
 
+def cmd_motion_card(args) -> int:
+    from mer.data import samples
+    from mer.preprocess import card
+    from mer.store import files
+
+    table = samples.read_samples(args.samples)
+    clips = card.card_table(table, args.masks_dir, workers=args.workers)
+    summary = card.summarise(clips)
+    with files.atomic_path(f"{args.out_dir}/clips.tsv") as tmp:
+        clips.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    with files.atomic_path(f"{args.out_dir}/summary.tsv") as tmp:
+        summary.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    figure = card.card_figure(clips, args.title)
+    with files.atomic_path(f"{args.out_dir}/card.png") as tmp:
+        figure.savefig(tmp, dpi=90, format="png")
+    print(summary.drop(columns="meaning").to_string(index=False, float_format="%.3g"))
+    return 0
+
+
 def register(verbs) -> None:
     """Add this stage's verbs to the `mer` command's subparsers."""
     p = verbs.add_parser("evm", help="magnify a clip (onset..offset); keep onset and apex")
@@ -162,6 +181,16 @@ def register(verbs) -> None:
     p.add_argument("--scale-px", type=float, default=1.0)
     p.add_argument("--label", default="")
     p.set_defaults(func=cmd_masks)
+
+    p = verbs.add_parser(
+        "motion-card", help="per-clip motion, timing, size, noise and mask coverage, summarised"
+    )
+    p.add_argument("samples", help="samples.tsv")
+    p.add_argument("out_dir", help="writes clips.tsv, summary.tsv and card.png here")
+    p.add_argument("--masks-dir", default=None, help="the masks stage's <sample>.npz files")
+    p.add_argument("--title", default="dataset")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_motion_card)
 
     p = verbs.add_parser("contact-sheet", help="tile per-sample previews into one image")
     p.add_argument("out")
