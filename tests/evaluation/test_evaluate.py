@@ -462,3 +462,15 @@ def test_summary_can_leave_out_the_published_numbers(two_experiments):
     _, markdown = summary(metrics, "synthetic", published=False)
     assert "Published" not in markdown and "0.5650" not in markdown
     assert "| mscnn |" in markdown and "Leave-one-subject-out" in markdown
+
+
+def test_summary_shows_each_published_row_beside_our_experiment_of_that_row(two_experiments):
+    metrics = {name: read_metrics(path) for name, path in two_experiments.items()}
+    _, markdown = summary(metrics, "samm")
+    rows = {line.split(" | ")[0]: line for line in markdown.splitlines() if line.startswith("| ")}
+    evm_flow = metrics["evm_flow"]["pooled"]["across_seeds"]
+    ours = f"{evm_flow['macro_f1']['mean']:.4f} | {evm_flow['accuracy']['mean']:.4f} |"
+    assert rows["| EVM + optical flow"].endswith(f"| evm_flow | {ours}")
+    # A row whose experiment did not run says so; a value the paper lacks stays n/a.
+    assert rows["| HOOF"].endswith("| 0.33 | 0.4217 | hoof | not run | not run |")
+    assert "| 0.3569 | n/a |" in rows["| EVM + optical flow"]

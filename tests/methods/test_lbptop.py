@@ -8,7 +8,8 @@ import sklearn.preprocessing
 import sklearn.svm
 from skimage.feature import local_binary_pattern
 
-from mer.methods.lbptop import PLANES, lbp_bins, lbptop_features, lbptop_length, loso_svm, svm_fold
+from mer.methods.lbptop import PLANES, lbp_bins, lbptop_features, lbptop_length
+from mer.methods.svm import loso_svm, svm_fold
 
 # mer.learn.train writes these columns (then p_<class> per class, in class order).
 PREDICTION_COLUMNS = ["sample", "subject", "true_label", "predicted_label"]

@@ -4,6 +4,7 @@ import copy
 import functools
 import json
 import os
+import re
 import shlex
 
 import jsonschema
@@ -14,6 +15,7 @@ from mer.data.crop import crop_enabled
 from mer.store.files import param_key
 from mer.preprocess.flow import resolve_params
 from mer.data.synth import SynthParams
+from mer.methods.registry import METHODS, paper_experiments
 
 RESULTS = config["results"]
 DATASET = config["dataset"]
@@ -147,7 +149,7 @@ def sample_row(wildcards):
     return _sample_rows(*samples_version())[wildcards.sample]
 
 
-# The per-sample jobs (evm, flow, masks, lbptop_features) share one group: a cluster profile's
+# The per-sample jobs (evm, flow, masks, <method>_features) share one group: a cluster profile's
 # `group-components: preprocess=N` sends N samples' chains as one submission (profiles/slurm),
 # so a cluster sees tens of jobs, not thousands. A group per subject would not bundle them:
 # Snakemake submits each connected component of a group (one sample's chain) on its own.
@@ -184,7 +186,9 @@ def shard_files(shard_key):
 
 
 # ---- experiments: each a chain of stage keys plus its training parameters ---------------
-LBPTOP_RUNS = {}
+# Descriptor methods (mer.methods.registry): per-sample features by key, and the LOSO-SVM runs
+# (their folds under baseline/) by key.
+FEATURE_RUNS, SVM_RUNS = {}, {}
 # Variants with identical parameters (alpha_8 of the sweep and mscnn, stream_flow and evm_flow)
 # share one set of artifacts, named after the first experiment registered with them.
 KEY_BY_DIGEST = {}
@@ -232,14 +236,8 @@ def register_experiment(name, overrides):
     method = overrides.pop("method", "mscnn")
     settings = settings_with(overrides)
     check_settings(name, settings)
-    if method == "lbptop":
-        # Features of the raw clip (no magnification, no flow), as the datasets' baseline.
-        features_key = param_key("lbptop", {**settings["lbptop"], "crop": CROP}, DATA_KEY)
-        key = shared_key(param_key(name, settings["lbptop"], features_key))
-        LBPTOP_RUNS.setdefault(
-            key, {"experiment": name, "features_key": features_key, **settings["lbptop"]}
-        )
-        return key
+    if method in METHODS:
+        return register_descriptor(name, method, settings)
     chain = register_chain(settings)
     train_key = shared_key(param_key(name, settings["train"], chain["shards"]))
     if train_key not in TRAIN_RUNS:
@@ -248,6 +246,27 @@ def register_experiment(name, overrides):
             experiment=name, train=settings["train"], trunk_from=trunk_from, **chain
         )
     return train_key
+
+
+def register_descriptor(name, method, settings):
+    """A descriptor + LOSO SVM experiment: its features' key (chained from the raw clips, or
+    from the flow of its chain) and its folds' key."""
+    section = settings[method]
+    if METHODS[method].inputs == "clip":
+        # The raw clip (no magnification, no flow), cropped and resized as configured.
+        features_key = param_key(method, {**section, "crop": CROP}, DATA_KEY)
+        FEATURE_RUNS.setdefault(features_key, {"method": method, "params": section})
+    else:  # the onset->apex flow artifact of the experiment's chain, shared with MSCNN
+        flow_key = register_chain(settings)["flow"]
+        features_key = param_key(method, section, flow_key)
+        FEATURE_RUNS.setdefault(
+            features_key, {"method": method, "params": section, "flow_key": flow_key}
+        )
+    key = shared_key(param_key(name, section, features_key))
+    SVM_RUNS.setdefault(
+        key, {"experiment": name, "method": method, "features_key": features_key, **section}
+    )
+    return key
 
 
 EXPERIMENTS = {
@@ -280,18 +299,28 @@ SWEEPS = {
         }.items()
     },
 }
+# `snakemake paper`: the configured experiments plus one per registered comparison row, named
+# after the method (the summary finds each row's published numbers by that name).
+SWEEPS["paper"] = {
+    name: register_experiment(name, overrides)
+    for name, overrides in {
+        **config["experiments"],
+        **{m: {"method": m} for m in paper_experiments() if m not in config["experiments"]},
+    }.items()
+}
 SEEDS = config["seeds"]
 
 
 def seed_dir(key, seed):
-    """Where an experiment's folds of one seed live: train/ (MSCNN) or baseline/ (LBP-TOP)."""
-    stage = "baseline" if key in LBPTOP_RUNS else "train"
+    """Where an experiment's folds of one seed live: train/ (MSCNN) or baseline/ (descriptor
+    methods)."""
+    stage = "baseline" if key in SVM_RUNS else "train"
     return f"{DATA_DIR}/{stage}/{key}/seed{seed}"
 
 
 def experiment_inputs(key):
     """The files that prove an experiment's folds are done, all seeds."""
-    if key in LBPTOP_RUNS:
+    if key in SVM_RUNS:
         # Resolve the checkpoint here, in the input function, not first in a params function
         # (Snakemake would then keep flagging the job's outputs as updated).
         all_subjects()
@@ -317,7 +346,7 @@ def trunk_checkpoint(wildcards):
 
 
 def experiment_name(key):
-    runs = LBPTOP_RUNS.get(key) or TRAIN_RUNS[key]
+    runs = SVM_RUNS.get(key) or TRAIN_RUNS[key]
     return runs["experiment"]
 
 
@@ -329,9 +358,9 @@ def current_keys():
         "masks": list(MASK_RUNS),
         "shards": list(SHARD_RUNS),
         "train": list(TRAIN_RUNS),
-        "features": [run["features_key"] for run in LBPTOP_RUNS.values()],
-        "baseline": list(LBPTOP_RUNS),
-        "evaluation": list(TRAIN_RUNS) + list(LBPTOP_RUNS),
+        "features": list(FEATURE_RUNS),
+        "baseline": list(SVM_RUNS),
+        "evaluation": list(TRAIN_RUNS) + list(SVM_RUNS),
     }
     if SYNTHETIC:
         keys["dataset"] = [SYNTH_KEY]

@@ -97,7 +97,14 @@ def summary(
 
     lines += _per_database_markdown(metrics_by_experiment)
     if published:
-        lines += published_markdown(dataset, synthetic)
+        ours = {
+            experiment: tuple(
+                mean_std(metrics["pooled"]["across_seeds"][name])
+                for name in ("macro_f1", "accuracy")
+            )
+            for experiment, metrics in metrics_by_experiment.items()
+        }
+        lines += published_markdown(dataset, synthetic, ours)
     return table, "\n".join(lines) + "\n"
 
 

@@ -1,5 +1,5 @@
-"""`mer` verbs of the methods stage: LBP-TOP features of a clip and their LOSO
-SVM.
+"""`mer` verbs of the methods stage: the features of one clip for any registered descriptor
+method (mer.methods.registry), and the LOSO linear SVM on them.
 
 Each verb reads files, calls the stage's functions and writes its outputs atomically; heavy
 modules are imported inside the verb, so `mer --help` stays fast."""
@@ -12,38 +12,54 @@ from pathlib import Path
 
 import numpy as np
 
-from mer.arguments import class_list, optional_size
+from mer.arguments import class_list
 
 
-def cmd_lbptop_features(args) -> int:
-    from mer.data import clips
-    from mer.methods import lbptop
+def _read_input(args, inputs: str, size: int | None) -> np.ndarray:
+    """The method's per-sample input: the onset..offset clip, or the onset->apex flow."""
     from mer.store import files
 
-    clip = clips.load_clip(args.frames_dir, args.onset, args.offset)
+    if inputs == "flow":
+        return files.load_npz(args.source, "flow_uv")["flow_uv"]
+    from mer.data import clips
+
+    if args.onset is None or args.offset is None:
+        raise ValueError("a clip method needs --onset and --offset")
+    clip = clips.load_clip(args.source, args.onset, args.offset)
     if args.crop_size:
         from mer.data import crop
 
-        box, _ = crop.clip_box(clip[0], args.crop_margin, sample=args.frames_dir)
+        box, _ = crop.clip_box(clip[0], args.crop_margin, sample=args.source)
         clip = crop.crop_clip(clip, box, args.crop_size)
-    clip = clips.resize_clip(clip, args.size)
+    return clips.resize_clip(clip, size)
+
+
+def cmd_method_features(args) -> int:
+    from mer.methods.registry import method
+    from mer.store import files
+
+    entry = method(args.method)
+    params = {**entry.defaults, **json.loads(args.params_json)}
+    source = _read_input(args, entry.inputs, params.get("size"))
     start = time.perf_counter()
-    features = lbptop.lbptop_features(clip, tuple(args.blocks), args.radius, args.points)
+    features = entry.features(source, params)
     seconds = time.perf_counter() - start
+    if features.shape != (entry.length(params),):
+        raise AssertionError(f"{args.method}: {features.shape} is not ({entry.length(params)},)")
     # A handle, not a name: np.save would append .npy to the temporary name.
     with files.atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, features)
+        np.save(handle, features.astype(np.float32))
     print(
-        f"{args.frames_dir}: {clip.shape[0]} frames {clip.shape[1:]} -> {features.size} "
-        f"LBP-TOP values in {seconds:.2f} s -> {args.out}"
+        f"{args.source}: {entry.inputs} {source.shape} -> {features.size} {args.method} "
+        f"values in {seconds:.3f} s -> {args.out}"
     )
     return 0
 
 
-def cmd_lbptop_loso(args) -> int:
+def cmd_svm_loso(args) -> int:
     from mer.data.frames import DataError
     from mer.data.samples import read_samples
-    from mer.methods import lbptop
+    from mer.methods.svm import svm_fold
     from mer.store import files
 
     samples = read_samples(args.samples_tsv)
@@ -54,13 +70,13 @@ def cmd_lbptop_loso(args) -> int:
     paths = [features_dir / f"{sample}.npy" for sample in samples["sample"]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise DataError(f"LBP-TOP features missing: {missing[:5]}; run mer lbptop-features")
+        raise DataError(f"{args.method} features missing: {missing[:5]}; run mer method-features")
     features = np.stack([np.load(p, allow_pickle=False) for p in paths])
     labels = samples["label"].map(args.classes.index).to_numpy()
     subjects = samples["subject"].to_numpy()
     out = Path(args.out_dir)
     for held_out in sorted(set(subjects)):
-        predictions, fold = lbptop.svm_fold(
+        predictions, fold = svm_fold(
             features,
             labels,
             subjects,
@@ -69,6 +85,7 @@ def cmd_lbptop_loso(args) -> int:
             held_out,
             args.seed,
             args.C,
+            method=args.method,
         )
         for note in fold["notes"]:
             print(f"{held_out}: note: {note}")
@@ -85,33 +102,29 @@ def cmd_lbptop_loso(args) -> int:
 
 def register(verbs) -> None:
     """Add this stage's verbs to the `mer` command's subparsers."""
-    p = verbs.add_parser("lbptop-features", help="LBP-TOP features of one clip (onset..offset)")
-    p.add_argument("frames_dir")
-    p.add_argument("out", help=".npy file (float32 vector)")
-    for name in ("onset", "offset"):
-        p.add_argument(f"--{name}", type=int, required=True, help="frame number")
-    p.add_argument(
-        "--size", type=optional_size, default=None, help="working size (square); None: native"
+    p = verbs.add_parser(
+        "method-features",
+        help="features of one sample for a registered descriptor method (lbptop, lbpsip, "
+        "hoof, hog3d, ...)",
     )
+    p.add_argument("method", help="a name of mer.methods.registry.METHODS")
+    p.add_argument("source", help="clip methods: the frames folder; flow methods: flow .npz")
+    p.add_argument("out", help=".npy file (float32 vector)")
+    p.add_argument(
+        "--params-json", default="{}", help="the method's config section (JSON); defaults fill in"
+    )
+    for name in ("onset", "offset"):
+        p.add_argument(f"--{name}", type=int, default=None, help="frame number (clip methods)")
     p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
     p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
-    p.add_argument(
-        "--blocks",
-        type=int,
-        nargs=2,
-        default=[5, 5],
-        metavar=("ROWS", "COLUMNS"),
-        help="spatial grid of blocks over the frame",
-    )
-    p.add_argument("--radius", type=int, default=1)
-    p.add_argument("--points", type=int, default=8)
-    p.set_defaults(func=cmd_lbptop_features)
+    p.set_defaults(func=cmd_method_features)
 
-    p = verbs.add_parser("lbptop-loso", help="LOSO linear SVM on LBP-TOP features, every fold")
+    p = verbs.add_parser("svm-loso", help="LOSO linear SVM on per-sample features, every fold")
     p.add_argument("out_dir", help="writes <out_dir>/<subject>/predictions.csv and fold.json")
     p.add_argument("--samples-tsv", required=True)
     p.add_argument("--features-dir", required=True, help="holds <sample>.npy per sample")
     p.add_argument("--classes", required=True, type=class_list)
+    p.add_argument("--method", default="lbptop", help="the descriptor's name (fold.json)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--C", type=float, default=1.0, help="SVM regularisation")
-    p.set_defaults(func=cmd_lbptop_loso)
+    p.set_defaults(func=cmd_svm_loso)

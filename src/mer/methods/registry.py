@@ -1,0 +1,107 @@
+"""The registry of comparison methods that are a per-clip descriptor plus the LOSO linear SVM.
+
+One entry per method. The workflow reads it (workflow/rules/common.smk and methods.smk): an
+experiment's `method:` takes an entry's name, the entry's `defaults` are the config section of
+the same name, its `inputs` say which per-sample artifact its features job reads, and every
+entry gets a features rule and a LOSO-SVM rule. The `paper` target runs one experiment per
+entry with a `paper_row`, named after the entry, and the summary shows it beside that row's
+published numbers (mer.evaluation.published maps rows to experiments by this name).
+
+Adding a descriptor method (e.g. FDM): write its feature function in its own module, then add
+one `Method(...)` to METHODS below, a section in config.yaml and in
+workflow/schemas/config.schema.yaml (`tests/methods/test_registry.py` checks they agree), and
+its published row's `experiment` in mer.evaluation.published. A method with its own training
+(ELRCN-TE) is not an entry here: it registers its experiments in common.smk and brings its own
+rules, as MSCNN does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mer.methods.hog3d import hog3d_features, hog3d_length
+from mer.methods.hoof import hoof_features, hoof_length
+from mer.methods.lbpsip import lbpsip_features, lbpsip_length
+from mer.methods.lbptop import lbptop_features, lbptop_length
+
+# What a method's features job reads, per sample:
+#   clip: the raw onset..offset gray frames (face crop if configured), resized to `size`;
+#   flow: the onset->apex flow `flow_uv` of the experiment's chain, flow/<key>/<sample>.npz
+#         (the artifact MSCNN's masks read; never recomputed).
+INPUTS = ("clip", "flow")
+# Parameters of the LOSO SVM, not of the features (every method's section has them).
+SVM_PARAMETERS = ("C",)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A descriptor + linear SVM method, as the workflow and the summary see it."""
+
+    name: str  # experiments' `method:`, the config section, the artifacts' key tag
+    inputs: str  # one of INPUTS
+    defaults: dict  # the config section's default values (incl. C; `size` for clip methods)
+    features: Callable[[np.ndarray, dict], np.ndarray]  # (clip or flow_uv, section) -> vector
+    length: Callable[[dict], int]  # (section) -> len(features)
+    paper_row: str | None = None  # its row in the method paper's tables (published.py)
+    summary: str = field(default="", compare=False)  # one line for docs and --help
+
+
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        Method(
+            "lbptop",
+            "clip",
+            {"blocks": [5, 5], "radius": 1, "points": 8, "C": 1.0, "size": 64},
+            lambda clip, p: lbptop_features(clip, tuple(p["blocks"]), p["radius"], p["points"]),
+            lambda p: lbptop_length(tuple(p["blocks"]), p["points"]),
+            paper_row="LBP-TOP",
+            summary="LBP on three orthogonal planes (Zhao & Pietikainen 2007)",
+        ),
+        Method(
+            "lbpsip",
+            "clip",
+            {"blocks": [5, 5], "radius": 1, "C": 1.0, "size": 64},
+            lambda clip, p: lbpsip_features(clip, tuple(p["blocks"]), p["radius"]),
+            lambda p: lbpsip_length(tuple(p["blocks"])),
+            paper_row="LBP-SIP",
+            summary="LBP with six intersection points (Wang et al. 2014)",
+        ),
+        Method(
+            "hoof",
+            "flow",
+            {"blocks": [5, 5], "bins": 8, "C": 1.0},
+            lambda flow_uv, p: hoof_features(flow_uv, tuple(p["blocks"]), p["bins"]),
+            lambda p: hoof_length(tuple(p["blocks"]), p["bins"]),
+            paper_row="HOOF",
+            summary="histograms of oriented optical flow (Chaudhry et al. 2009)",
+        ),
+        Method(
+            "hog3d",
+            "clip",
+            {"blocks": [5, 5], "segments": 2, "bins_xy": 8, "bins_t": 4, "C": 1.0, "size": 64},
+            lambda clip, p: hog3d_features(
+                clip, tuple(p["blocks"]), p["segments"], p["bins_xy"], p["bins_t"]
+            ),
+            lambda p: hog3d_length(tuple(p["blocks"]), p["segments"], p["bins_xy"], p["bins_t"]),
+            paper_row="HOG3D",
+            summary="3D-gradient orientation histograms (Polikovsky et al. 2009)",
+        ),
+    )
+}
+
+
+def method(name: str) -> Method:
+    """The registered method of this name; a clear error listing the others."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; registered: {sorted(METHODS)}") from None
+
+
+def paper_experiments() -> dict[str, str]:
+    """Experiment name -> paper row, for every registered method with a row."""
+    return {m.name: m.paper_row for m in METHODS.values() if m.paper_row}

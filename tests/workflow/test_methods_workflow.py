@@ -1,0 +1,57 @@
+"""The descriptor methods in the workflow (docs/methods.md): `snakemake paper` plans every
+registered row's features and LOSO jobs beside the configured experiments, and a new row runs
+end to end on the tiny config, its summary row beside the published numbers."""
+
+import pytest
+import yaml
+from test_incremental import planned_jobs, sample_count
+
+from conftest import REPO, make_tiny, run_snakemake
+from mer.methods.registry import METHODS
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_workdir(tmp_path, **experiments):
+    config = make_tiny(yaml.safe_load((REPO / "config.yaml").read_text()))
+    if experiments:
+        config["experiments"] = experiments
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, "results/synthetic/samples.tsv", "--cores", "1")
+    return tmp_path
+
+
+def test_paper_plans_every_registered_rows_features_and_loso_beside_rule_all(tmp_path):
+    workdir = tiny_workdir(tmp_path)
+    n = sample_count(workdir)
+    paper = planned_jobs(workdir, "paper")
+    for method in METHODS:
+        assert paper.get(f"{method}_features") == n and paper.get(f"{method}_loso") == 1, paper
+    # mscnn, evm_flow and one experiment per registered method; flow (HOOF) is MSCNN's.
+    assert paper["evaluate"] == 2 + len(METHODS) and paper["flow"] == n, paper
+    assert paper["sweep_summary"] == 1 and paper["summary"] == 1
+    everything = planned_jobs(workdir)  # rule all: as before, LBP-TOP only
+    assert {rule for rule in everything if rule.endswith(("_features", "_loso"))} == {
+        "lbptop_features",
+        "lbptop_loso",
+    }
+
+
+def test_hoof_and_lbpsip_rows_run_end_to_end_beside_their_published_numbers(tmp_path):
+    workdir = tiny_workdir(tmp_path, hoof={"method": "hoof"}, lbpsip={"method": "lbpsip"})
+    run_snakemake(workdir, "results/synthetic/summary.md", "--cores", "2")
+    results = workdir / "results/synthetic"
+    assert len(list(results.glob("features/hoof-*/*.npy"))) == sample_count(workdir)
+    # HOOF read the chain's flow; nothing trained a network.
+    assert list(results.glob("flow/*/*.npz")) and not (results / "train").exists()
+    folds = list(results.glob("baseline/*/seed0/*/fold.json"))
+    assert {yaml.safe_load(f.read_text())["method"] for f in folds} == {
+        "hoof+linear_svm",
+        "lbpsip+linear_svm",
+    }
+    summary = (results / "summary.md").read_text()
+    hoof_row = next(line for line in summary.splitlines() if line.startswith("| HOOF |"))
+    assert "| 0.33 | 0.4217 | hoof |" in hoof_row and "not run" not in hoof_row
+    elrcn_row = next(line for line in summary.splitlines() if line.startswith("| ELRCN-TE |"))
+    assert elrcn_row.endswith("| not run | not run |")
+    assert planned_jobs(workdir, "results/synthetic/summary.md") == {}
