@@ -10,7 +10,8 @@ from mer.methods.adaptive import (
     adaptive_svm_fold,
     band_holds_a_bin,
 )
-from mer.methods.lbptop import lbptop_features, lbptop_length, svm_fold
+from mer.methods.lbptop import lbptop_features, lbptop_length
+from mer.methods.svm import svm_fold
 
 CLASSES = ["negative", "positive"]
 SIGNAL_BAND = 1

@@ -189,6 +189,9 @@ def shard_files(shard_key):
 # Descriptor methods (mer.methods.registry): per-sample features by key, and the LOSO-SVM runs
 # (their folds under baseline/) by key.
 FEATURE_RUNS, SVM_RUNS = {}, {}
+# ELRCN-TE (mer.methods.elrcn): per-sample sequence inputs by key, and its folds by key.
+ELRCN_RUNS = {}
+ELRCN_INPUTS = ("steps", "size", "flow_method")  # what the per-sample inputs depend on
 # Variants with identical parameters (alpha_8 of the sweep and mscnn, stream_flow and evm_flow)
 # share one set of artifacts, named after the first experiment registered with them.
 KEY_BY_DIGEST = {}
@@ -238,6 +241,8 @@ def register_experiment(name, overrides):
     check_settings(name, settings)
     if method in METHODS:
         return register_descriptor(name, method, settings)
+    if method == "elrcn":
+        return register_elrcn(name, settings["elrcn"])
     chain = register_chain(settings)
     train_key = shared_key(param_key(name, settings["train"], chain["shards"]))
     if train_key not in TRAIN_RUNS:
@@ -267,6 +272,25 @@ def register_descriptor(name, method, settings):
         key, {"experiment": name, "method": method, "features_key": features_key, **section}
     )
     return key
+
+
+def register_elrcn(name, section):
+    """An ELRCN-TE experiment: its inputs' key (from the raw clips) and its folds' key."""
+    inputs = {k: section[k] for k in ELRCN_INPUTS}
+    inputs_key = param_key("elrcn", {**inputs, "crop": CROP}, DATA_KEY)
+    train = {k: v for k, v in section.items() if k not in ELRCN_INPUTS}
+    key = shared_key(param_key(name, train, inputs_key))
+    ELRCN_RUNS.setdefault(
+        key, {"experiment": name, "inputs_key": inputs_key, "inputs": inputs, "train": train}
+    )
+    return key
+
+
+def elrcn_inputs_run(wildcards):
+    """The input parameters of an inputs key (one per distinct steps/size/flow/crop)."""
+    return next(
+        r["inputs"] for r in ELRCN_RUNS.values() if r["inputs_key"] == wildcards.elrcn_inputs_key
+    )
 
 
 EXPERIMENTS = {
@@ -306,6 +330,8 @@ SWEEPS["paper"] = {
     for name, overrides in {
         **config["experiments"],
         **{m: {"method": m} for m in paper_experiments() if m not in config["experiments"]},
+        # ELRCN-TE trains a network per fold (its own rules), so it is not a registry entry.
+        **({"elrcn": {"method": "elrcn"}} if "elrcn" not in config["experiments"] else {}),
     }.items()
 }
 SEEDS = config["seeds"]
@@ -314,7 +340,7 @@ SEEDS = config["seeds"]
 def seed_dir(key, seed):
     """Where an experiment's folds of one seed live: train/ (MSCNN) or baseline/ (descriptor
     methods)."""
-    stage = "baseline" if key in SVM_RUNS else "train"
+    stage = "baseline" if key in SVM_RUNS else "elrcn" if key in ELRCN_RUNS else "train"
     return f"{DATA_DIR}/{stage}/{key}/seed{seed}"
 
 
@@ -325,6 +351,12 @@ def experiment_inputs(key):
         # (Snakemake would then keep flagging the job's outputs as updated).
         all_subjects()
         return [f"{seed_dir(key, seed)}/folds.json" for seed in SEEDS]
+    if key in ELRCN_RUNS:
+        return expand(
+            f"{DATA_DIR}/elrcn/{key}/seed{{seed}}/{{subject}}/predictions.csv",
+            seed=SEEDS,
+            subject=all_subjects(),
+        )
     return fold_outputs(key)
 
 
@@ -346,7 +378,7 @@ def trunk_checkpoint(wildcards):
 
 
 def experiment_name(key):
-    runs = SVM_RUNS.get(key) or TRAIN_RUNS[key]
+    runs = SVM_RUNS.get(key) or ELRCN_RUNS.get(key) or TRAIN_RUNS[key]
     return runs["experiment"]
 
 
@@ -360,7 +392,9 @@ def current_keys():
         "train": list(TRAIN_RUNS),
         "features": list(FEATURE_RUNS),
         "baseline": list(SVM_RUNS),
-        "evaluation": list(TRAIN_RUNS) + list(SVM_RUNS),
+        "elrcn_inputs": sorted({r["inputs_key"] for r in ELRCN_RUNS.values()}),
+        "elrcn": list(ELRCN_RUNS),
+        "evaluation": list(TRAIN_RUNS) + list(SVM_RUNS) + list(ELRCN_RUNS),
     }
     if SYNTHETIC:
         keys["dataset"] = [SYNTH_KEY]

@@ -1,39 +1,12 @@
-# DRAFT, not included by the Snakefile: ELRCN-TE (mer.methods.elrcn), wired like train.smk.
-# Per sample: the sequence inputs (.npz, steps x (u, v, strain, gray) at a small size) of the
-# raw clip (no magnification, as the original); per (seed, held-out subject): one LOSO fold.
-#
-# What the integrator must connect (names below assume them):
-# - common.smk: an `ELRCN_RUNS = {}` beside LBPTOP_RUNS, and in register_experiment a branch
-#       if method == "elrcn":
-#           inputs = {k: settings["elrcn"][k] for k in ("steps", "size", "flow_method")}
-#           inputs_key = param_key("elrcn", {**inputs, "crop": CROP}, DATA_KEY)
-#           train = {k: v for k, v in settings["elrcn"].items() if k not in inputs}
-#           key = shared_key(param_key(name, train, inputs_key))
-#           ELRCN_RUNS.setdefault(key, {"experiment": name, "inputs_key": inputs_key,
-#                                       "inputs": inputs, "train": train})
-#           return key
-#   with an `elrcn:` section in config.yaml and workflow/schemas/config.schema.yaml
-#   (steps 10, size 64, flow_method deepflow, plus any mer.methods.elrcn.ElrcnSettings field,
-#   e.g. max_epochs, patience, enrichment) and an experiment `elrcn_te: {method: elrcn}`.
-# - seed_dir(key, seed): ELRCN folds live under f"{DATA_DIR}/elrcn/{key}/seed{seed}".
-# - experiment_inputs(key): for an ELRCN key, the per-fold predictions.csv of every seed and
-#   subject (as fold_outputs does for train/); experiment_name(key): ELRCN_RUNS[key].
-# - current_keys(): "elrcn_inputs": [r["inputs_key"] for r in ELRCN_RUNS.values()] and
-#   "elrcn": list(ELRCN_RUNS) (and the evaluation list), so `clean` keeps them.
-# - methods/cli.py: `from mer.methods import elrcn_cli` ... `elrcn_cli.register(verbs)`;
-#   README's code map gains the verbs elrcn-inputs and elrcn-train.
+# ELRCN-TE (mer.methods.elrcn), wired like train.smk. Per sample: the sequence inputs (.npz,
+# steps x (u, v, strain, gray) at a small size) of the raw clip (no magnification, as the
+# original); per (seed, held-out subject): one LOSO fold with its own leak-free early stopping.
+# Experiments with `method: elrcn` are registered in common.smk (register_elrcn).
 
 
 wildcard_constraints:
     elrcn_key=r"[^/]+",
     elrcn_inputs_key=r"[^/]+",
-
-
-def elrcn_inputs_run(wildcards):
-    """The input parameters of an inputs key (one per distinct steps/size/flow/crop)."""
-    return next(
-        r["inputs"] for r in ELRCN_RUNS.values() if r["inputs_key"] == wildcards.elrcn_inputs_key
-    )
 
 
 rule elrcn_inputs:

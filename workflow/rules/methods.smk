@@ -19,9 +19,17 @@ def clip_options(wildcards):
         return ""
     row = sample_row(wildcards)
     options = f"--onset {row['onset']} --offset {row['offset']}"
+    if METHODS[FEATURE_RUNS[wildcards.features_key]["method"]].needs_fps:
+        options += f" --fps {row['fps']}"
     if CROP["enabled"]:
         options += f" --crop-size {CROP['size']} --crop-margin {CROP['margin']}"
     return options
+
+
+def svm_section(baseline_key):
+    """A LOSO run's method section (its registry entry's keys)."""
+    run = SVM_RUNS[baseline_key]
+    return {k: run[k] for k in METHODS[run["method"]].defaults if k in run}
 
 
 def keys_of(runs, method):
@@ -79,6 +87,12 @@ for _method in METHODS:
             classes=",".join(DATASET["classes"]),
             method=_method,
             C=lambda wc: SVM_RUNS[wc.baseline_key]["C"],
+            # A method with its own fold (adaptive_lbptop) reads its whole section.
+            section=lambda wc: (
+                f"--params-json {shlex.quote(json.dumps(svm_section(wc.baseline_key), sort_keys=True))}"
+                if METHODS[SVM_RUNS[wc.baseline_key]["method"]].fold
+                else ""
+            ),
         log:
             f"{LOGS}/{_method}_loso/{{baseline_key}}/seed{{seed}}.log",
         threads: 1
@@ -87,4 +101,5 @@ for _method in METHODS:
         shell:
             "mer svm-loso {params.out_dir} --samples-tsv {input.table}"
             " --features-dir {params.features_dir} --classes {params.classes:q}"
-            " --method {params.method} --seed {wildcards.seed} --C {params.C} > {log} 2>&1"
+            " --method {params.method} --seed {wildcards.seed} --C {params.C}"
+            " {params.section} > {log} 2>&1"

@@ -50,7 +50,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from mer.methods.lbptop import _fit_and_predict, lbptop_features, svm_fold
+from mer.methods.lbptop import lbptop_features
+from mer.methods.svm import fit_and_predict, svm_fold
 from mer.preprocess.evm import magnify, to_uint8
 
 DEFAULT_BANDS_HZ = ((0.5, 4.0), (4.0, 8.0), (8.0, 14.0), (14.0, 20.0))
@@ -127,7 +128,7 @@ def inner_loso_score(
     predicted = np.empty(len(labels), dtype=int)
     for group in range(n_groups):
         is_inner_test = groups == group
-        _, predicted[is_inner_test] = _fit_and_predict(
+        _, predicted[is_inner_test] = fit_and_predict(
             features[~is_inner_test],
             labels[~is_inner_test],
             features[is_inner_test],

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mer.arguments import class_list
+from mer.methods import elrcn_cli
 
 
 def _read_input(args, inputs: str, size: int | None) -> np.ndarray:
@@ -40,6 +41,10 @@ def cmd_method_features(args) -> int:
 
     entry = method(args.method)
     params = {**entry.defaults, **json.loads(args.params_json)}
+    if entry.needs_fps:
+        if args.fps is None:
+            raise ValueError(f"{args.method} needs the clip's --fps")
+        params["fps"] = args.fps
     source = _read_input(args, entry.inputs, params.get("size"))
     start = time.perf_counter()
     features = entry.features(source, params)
@@ -59,6 +64,7 @@ def cmd_method_features(args) -> int:
 def cmd_svm_loso(args) -> int:
     from mer.data.frames import DataError
     from mer.data.samples import read_samples
+    from mer.methods.registry import method
     from mer.methods.svm import svm_fold
     from mer.store import files
 
@@ -75,18 +81,16 @@ def cmd_svm_loso(args) -> int:
     labels = samples["label"].map(args.classes.index).to_numpy()
     subjects = samples["subject"].to_numpy()
     out = Path(args.out_dir)
+    entry = method(args.method)
+    section = {**entry.defaults, **json.loads(args.params_json), "C": args.C}
     for held_out in sorted(set(subjects)):
-        predictions, fold = svm_fold(
-            features,
-            labels,
-            subjects,
-            samples["sample"].to_numpy(),
-            args.classes,
-            held_out,
-            args.seed,
-            args.C,
-            method=args.method,
-        )
+        fold_args = (features, labels, subjects, samples["sample"].to_numpy(), args.classes)
+        if entry.fold is None:
+            predictions, fold = svm_fold(
+                *fold_args, held_out, args.seed, args.C, method=args.method
+            )
+        else:  # e.g. adaptive_lbptop: chooses its band on the training subjects first
+            predictions, fold = entry.fold(*fold_args, held_out, args.seed, section)
         for note in fold["notes"]:
             print(f"{held_out}: note: {note}")
         files.write_text_atomic(out / held_out / "fold.json", json.dumps(fold, indent=2))
@@ -117,6 +121,7 @@ def register(verbs) -> None:
         p.add_argument(f"--{name}", type=int, default=None, help="frame number (clip methods)")
     p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
     p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (methods that need it)")
     p.set_defaults(func=cmd_method_features)
 
     p = verbs.add_parser("svm-loso", help="LOSO linear SVM on per-sample features, every fold")
@@ -127,4 +132,11 @@ def register(verbs) -> None:
     p.add_argument("--method", default="lbptop", help="the descriptor's name (fold.json)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--C", type=float, default=1.0, help="SVM regularisation")
+    p.add_argument(
+        "--params-json",
+        default="{}",
+        help="the method's config section (JSON), for a method with its own fold (adaptive_lbptop)",
+    )
     p.set_defaults(func=cmd_svm_loso)
+
+    elrcn_cli.register(verbs)  # ELRCN-TE's inputs and training fold

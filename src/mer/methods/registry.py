@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mer.methods.adaptive import adaptive_features, adaptive_svm_fold
+from mer.methods.fdm import fdm_features, fdm_length
 from mer.methods.hog3d import hog3d_features, hog3d_length
 from mer.methods.hoof import hoof_features, hoof_length
 from mer.methods.lbpsip import lbpsip_features, lbpsip_length
@@ -47,6 +49,10 @@ class Method:
     length: Callable[[dict], int]  # (section) -> len(features)
     paper_row: str | None = None  # its row in the method paper's tables (published.py)
     summary: str = field(default="", compare=False)  # one line for docs and --help
+    # The LOSO fold, if not the plain linear SVM: (features (N, length), labels, subjects,
+    # samples, classes, held_out, seed, section) -> (predictions, fold record).
+    fold: Callable | None = None
+    needs_fps: bool = False  # its features read the clip's frame rate (section["fps"])
 
 
 METHODS: dict[str, Method] = {
@@ -89,6 +95,63 @@ METHODS: dict[str, Method] = {
             lambda p: hog3d_length(tuple(p["blocks"]), p["segments"], p["bins_xy"], p["bins_t"]),
             paper_row="HOG3D",
             summary="3D-gradient orientation histograms (Polikovsky et al. 2009)",
+        ),
+        Method(
+            "fdm",
+            "clip",
+            {"blocks": [5, 5], "segments": 3, "flow_method": "dis", "C": 1.0, "size": 64},
+            # The clip is already at `size`: FDM's own resize is off (size None).
+            lambda clip, p: fdm_features(
+                clip, tuple(p["blocks"]), p["segments"], None, p["flow_method"]
+            ),
+            lambda p: fdm_length(tuple(p["blocks"]), p["segments"]),
+            paper_row="FDM",
+            summary="facial dynamics map: principal flow direction per cuboid (Xu et al. 2016)",
+        ),
+        Method(
+            "adaptive_lbptop",
+            "clip",
+            {
+                "bands": [[0.5, 4.0], [4.0, 8.0], [8.0, 14.0], [14.0, 20.0]],
+                "alpha": 8.0,
+                "blocks": [5, 5],
+                "radius": 1,
+                "points": 8,
+                "selection": "inner_loso",
+                "inner_folds": 5,
+                "C": 1.0,
+                "size": 64,
+            },
+            # (n_bands, D) stored flat; the fold reshapes it and picks a band per fold.
+            lambda clip, p: adaptive_features(
+                clip,
+                p["fps"],
+                tuple(map(tuple, p["bands"])),
+                p["alpha"],
+                tuple(p["blocks"]),
+                p["radius"],
+                p["points"],
+            ).reshape(-1),
+            lambda p: len(p["bands"]) * lbptop_length(tuple(p["blocks"]), p["points"]),
+            paper_row="Adaptive MM + LBP-TOP",
+            summary="LBP-TOP of the clip magnified in the band chosen on training subjects "
+            "(after Park et al. 2015)",
+            fold=lambda features, labels, subjects, samples, classes, held_out, seed, p: (
+                adaptive_svm_fold(
+                    features.reshape(len(features), len(p["bands"]), -1),
+                    labels,
+                    subjects,
+                    samples,
+                    classes,
+                    held_out,
+                    seed,
+                    p["C"],
+                    p["selection"],
+                    tuple(map(tuple, p["bands"])),
+                    p["inner_folds"],
+                )
+            ),
+            needs_fps=True,
         ),
     )
 }

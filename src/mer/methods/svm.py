@@ -51,7 +51,7 @@ def svm_fold(
     if len(train_labels) == 0:
         raise ValueError(f"holding out {held_out!r} leaves no training samples")
     notes = _training_notes(train_labels, classes)
-    probabilities, predicted = _fit_and_predict(
+    probabilities, predicted = fit_and_predict(
         train_features, train_labels, features[is_test], len(classes), seed, C
     )
     predictions = _predictions_table(
@@ -83,7 +83,7 @@ def _training_notes(train_labels: np.ndarray, classes: list[str]) -> list[str]:
     return notes
 
 
-def _fit_and_predict(
+def fit_and_predict(
     train_features: np.ndarray,
     train_labels: np.ndarray,
     test_features: np.ndarray,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 KEY = re.compile(r".+-[0-9a-f]{8}")
 STAGES = ("dataset", "evm", "flow", "masks", "shards", "train", "features", "baseline",
-          "evaluation")  # fmt: skip
+          "elrcn_inputs", "elrcn", "evaluation")  # fmt: skip
 
 
 def size_bytes(path: Path) -> int:
