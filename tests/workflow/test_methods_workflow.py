@@ -27,14 +27,17 @@ def test_paper_plans_every_registered_rows_features_and_loso_beside_rule_all(tmp
     paper = planned_jobs(workdir, "paper")
     for method in METHODS:
         assert paper.get(f"{method}_features") == n and paper.get(f"{method}_loso") == 1, paper
-    # mscnn, evm_flow and one experiment per registered method; flow (HOOF) is MSCNN's.
-    assert paper["evaluate"] == 2 + len(METHODS) and paper["flow"] == n, paper
+    # mscnn, evm_flow, one experiment per registered method and ELRCN-TE (its own rules);
+    # flow (HOOF) is MSCNN's.
+    assert paper["evaluate"] == 2 + len(METHODS) + 1 and paper["flow"] == n, paper
+    assert paper["elrcn_inputs"] == n and paper["elrcn_train"] >= 2, paper
     assert paper["sweep_summary"] == 1 and paper["summary"] == 1
     everything = planned_jobs(workdir)  # rule all: as before, LBP-TOP only
     assert {rule for rule in everything if rule.endswith(("_features", "_loso"))} == {
         "lbptop_features",
         "lbptop_loso",
     }
+    assert "elrcn_train" not in everything
 
 
 def test_hoof_and_lbpsip_rows_run_end_to_end_beside_their_published_numbers(tmp_path):
@@ -55,3 +58,29 @@ def test_hoof_and_lbpsip_rows_run_end_to_end_beside_their_published_numbers(tmp_
     elrcn_row = next(line for line in summary.splitlines() if line.startswith("| ELRCN-TE |"))
     assert elrcn_row.endswith("| not run | not run |")
     assert planned_jobs(workdir, "results/synthetic/summary.md") == {}
+
+
+def test_paper_runs_all_eight_rows_beside_their_published_numbers(tmp_path):
+    """The issue's bar: every row of the method's CASME II table has our numbers in
+    paper/summary.md (on the tiny set they mean nothing; that they exist is the point)."""
+    workdir = tiny_workdir(tmp_path)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["elrcn"].update(steps=4, size=16, max_epochs=2, patience=1)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(workdir, "paper", "--cores", "2")
+    summary = (workdir / "results/synthetic/paper/summary.md").read_text()
+    published = summary[summary.index("### Published on CASME II") :]
+    rows = [line for line in published.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [row for row in rows if not row.startswith("| method |")]
+    assert not [row for row in rows if "not run" in row], rows
+    experiments = {row.split(" | ")[3] for row in rows}
+    # MSCNN and the paper's comparison rows of both tables: every one run here.
+    assert experiments == {
+        "mscnn", "evm_flow", "lbptop", "lbpsip", "hoof", "hog3d", "fdm", "adaptive_lbptop", "elrcn",
+    }  # fmt: skip
+    # ELRCN-TE's folds never trained or validated on their held-out subject.
+    for fold in (workdir / "results/synthetic/elrcn").glob("*/seed0/*/fold.json"):
+        record = yaml.safe_load(fold.read_text())
+        held_out = fold.parent.name
+        seen = record["train_subjects"] + record["validation_subjects"]
+        assert held_out not in seen and record["test_subjects"] == [held_out]
