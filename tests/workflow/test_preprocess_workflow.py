@@ -1,9 +1,11 @@
 """The preprocessing DAG: one artifact per sample per stage under parameter-keyed paths.
 What a parameter change reruns is checked in tests/test_incremental.py."""
 
+import cv2
 import numpy as np
 import pytest
 
+from mer.data.samples import read_samples
 from mer.store import files
 
 pytestmark = pytest.mark.slow
@@ -15,7 +17,11 @@ def test_every_sample_gets_masks_and_a_preview(completed_tiny_run):
     samples = (workdir / "results/synthetic/samples.tsv").read_text().splitlines()[1:]
     assert len(mask_files) == len(samples) > 0
     artifact = files.load_npz(mask_files[0], "flow_image", "mask", "apex_gray", "masked_apex")
-    assert artifact["flow_image"].shape == (48, 48, 3)
+    # Each clip is processed at its own frame size (the synthetic sizes vary per clip).
+    row = read_samples(workdir / "results/synthetic/samples.tsv").set_index("sample")
+    frames_dir = row.loc[mask_files[0].stem, "frames_dir"]
+    frame = cv2.imread(str(next((workdir / frames_dir).iterdir())), cv2.IMREAD_GRAYSCALE)
+    assert artifact["flow_image"].shape == (*frame.shape, 3) == (*artifact["apex_gray"].shape, 3)
     assert (artifact["masked_apex"][~artifact["mask"]] == 0).all()
     assert np.array_equal(
         artifact["masked_apex"][artifact["mask"]], artifact["apex_gray"][artifact["mask"]]
