@@ -24,6 +24,7 @@ from torch import nn
 from mer import __version__
 from mer.learn import head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
+from mer.learn.predictions import predictions_table
 from mer.learn.reader import ShardDataset
 
 OVERSAMPLERS = ("none", "random", "smote", "adasyn", "input")
@@ -372,17 +373,14 @@ def _refit_head(
 def _predict_test(model: MSCNN, test_set: ShardDataset, classes: list[str], device) -> pd.DataFrame:
     """The held-out subject's predictions: sample, subject, labels, then p_<class> per class."""
     _, test_probabilities = inference.predict(model, test_set, device)
-    predictions = pd.DataFrame(
-        {
-            "sample": test_set.sample,
-            "subject": test_set.subject,
-            "true_label": [classes[i] for i in test_set.labels.numpy()],
-            "predicted_label": [classes[i] for i in test_probabilities.argmax(1)],
-        }
+    return predictions_table(
+        test_set.sample,
+        test_set.subject,
+        test_set.labels.numpy(),
+        test_probabilities.argmax(1),
+        test_probabilities,
+        classes,
     )
-    for index, name in enumerate(classes):
-        predictions[f"p_{name}"] = test_probabilities[:, index]
-    return predictions
 
 
 def _fold_record(

@@ -38,6 +38,7 @@ from torch import nn
 
 from mer.learn import split
 from mer.learn.model import resnet18_trunk
+from mer.learn.predictions import predictions_table
 from mer.methods.elrcn_inputs import CHANNELS
 
 ENRICHMENTS = ("temporal", "spatial")
@@ -372,17 +373,14 @@ def _probabilities(model, dataset: SequenceSet, device, batch_size: int = 64) ->
 def _predict_table(model, test_set: SequenceSet, classes, device) -> pd.DataFrame:
     """The held-out subject's rows in mer.learn.train's predictions format."""
     probabilities = _probabilities(model, test_set, device)
-    predictions = pd.DataFrame(
-        {
-            "sample": test_set.samples,
-            "subject": test_set.subjects,
-            "true_label": [classes[i] for i in test_set.labels.tolist()],
-            "predicted_label": [classes[i] for i in probabilities.argmax(1)],
-        }
+    return predictions_table(
+        test_set.samples,
+        test_set.subjects,
+        test_set.labels.tolist(),
+        probabilities.argmax(1),
+        probabilities,
+        classes,
     )
-    for index, name in enumerate(classes):
-        predictions[f"p_{name}"] = probabilities[:, index]
-    return predictions
 
 
 def _fold_record(held_out, seed, device, settings, sets, classes, constants) -> dict:

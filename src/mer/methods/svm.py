@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mer.learn.predictions import predictions_table
+
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -54,7 +56,7 @@ def svm_fold(
     probabilities, predicted = fit_and_predict(
         train_features, train_labels, features[is_test], len(classes), seed, C
     )
-    predictions = _predictions_table(
+    predictions = predictions_table(
         samples[is_test], subjects[is_test], labels[is_test], predicted, probabilities, classes
     )
     train_subjects = sorted(set(subjects[~is_test].tolist()))
@@ -112,28 +114,6 @@ def fit_and_predict(
         scores = np.stack([np.zeros_like(scores), scores], axis=1)
     probabilities[:, svm.classes_] = _softmax(scores)
     return probabilities, svm.predict(test_features)
-
-
-def _predictions_table(
-    samples: np.ndarray,
-    subjects: np.ndarray,
-    labels: np.ndarray,
-    predicted: np.ndarray,
-    probabilities: np.ndarray,
-    classes: list[str],
-) -> pd.DataFrame:
-    """The held-out clips' rows in mer.learn.train's predictions format."""
-    predictions = pd.DataFrame(
-        {
-            "sample": samples,
-            "subject": subjects,
-            "true_label": [classes[i] for i in labels],
-            "predicted_label": [classes[i] for i in predicted],
-        }
-    )
-    for index, name in enumerate(classes):
-        predictions[f"p_{name}"] = probabilities[:, index]
-    return predictions
 
 
 def _fold_record(
