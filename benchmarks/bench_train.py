@@ -1,6 +1,7 @@
 """Training step and epoch time against their pure compute (issue 5, "Performance").
 
     python benchmarks/bench_train.py [--rows 640] [--val-clips 60] [--repeats 5] [--size 64]
+                                     [--parts abcde]
 
 Everything is measured in this run on the CPU with torch.set_num_threads(2), as the median of
 --repeats interleaved rounds after a warm-up (the machine is noisy); PASS/FAIL is on the
@@ -18,6 +19,18 @@ median over rounds of the paired ratio, the ratio of the fastest times is printe
     prediction, the training F1, the copy of the best weights) are reported as fractions of
     the whole epoch; they are not part of the target.
 
+(c) the training step in the default precision (TrainConfig.precision "auto": bf16 autocast
+    and channels_last on a CPU with native bf16, mer.learn.precision) against the plain fp32
+    eager step, same batch, interleaved. Target (issue 20): >= 75 samples/s at 64 px, batch
+    64, 2 threads, and speedup >= 1.5. torch.compile was measured and left out: 98 s of
+    compilation per fold process and no faster a step afterwards (docs/training.md).
+(d) agreement: every LOSO fold of an easy 4-subject problem (class = direction of motion)
+    trained in fp32 and in the default precision; pooled accuracy and UF1 of each, and the
+    training loss per epoch of the first fold side by side.
+(e) parallel folds: two 1-thread training processes at once against one 2-thread process,
+    steps per second in total (what `threads:` of the train rule should be).
+The last line is `speedup X` of (c).
+
 `training_pass` mirrors the epoch loop of train_fold line for line; keep it in step with it.
 """
 
@@ -25,19 +38,24 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
+import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torchvision
 from sklearn.metrics import f1_score
 from torch import nn
 
-from mer.learn import augment, shards
-from mer.learn.inference import predict, recalibrate_batchnorm, scores, to_device
+from mer.learn import augment, shards, train
+from mer.learn import precision as precisions
+from mer.learn.inference import predict, recalibrate_batchnorm, scores
 from mer.learn.model import MSCNN, MSCNN_STREAMS, STREAM_CHANNELS
 from mer.learn.reader import ShardDataset
 from mer.learn.train import TrainConfig
@@ -45,6 +63,8 @@ from mer.learn.train import TrainConfig
 CLASSES = ["a", "b", "c", "d", "e"]
 STEP_TARGET = 1.1
 EPOCH_TARGET = 1.15
+RATE_TARGET = 75  # samples/s of the default step, 64 px, batch 64, 2 threads
+SPEEDUP_TARGET = 1.5
 
 
 def write_subject_shards(folder, prefix, n_samples, n_subjects, size, rng) -> list[Path]:
@@ -94,9 +114,12 @@ def single_trunk(channels: int) -> nn.Module:
     return trunk
 
 
-def timed(step) -> float:
+def timed(step, device: torch.device | None = None) -> float:
+    """Seconds of one call; on CUDA, until the queued kernels have run."""
     start = time.perf_counter()
     step()
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -145,7 +168,9 @@ def compare_steps(batch_size: int, size: int, repeats: int, config: TrainConfig)
     return result
 
 
-def training_pass(model, optimiser, scaler, loader, device, between) -> tuple[float, list, list]:
+def training_pass(
+    model, precision, optimiser, scaler, loader, device, between
+) -> tuple[float, list, list]:
     """One epoch's training pass as train_fold runs it, timed step by step so that `between`
     (the matching pure-compute step) can run, untimed, after each step; the fetch of the next
     batch from the loader counts to the pass. Returns (seconds, labels, predictions)."""
@@ -156,8 +181,8 @@ def training_pass(model, optimiser, scaler, loader, device, between) -> tuple[fl
     for step, batch in enumerate(loader):
         labels = batch["label"].to(device)
         optimiser.zero_grad()
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            logits = model(to_device(batch, model.streams, device))
+        with precision.autocast():
+            logits = model(precision.inputs(batch, model.streams, device)).float()
             loss = nn.functional.cross_entropy(logits, labels)
         scaler.scale(loss).backward()
         scaler.step(optimiser)
@@ -175,11 +200,13 @@ def training_pass(model, optimiser, scaler, loader, device, between) -> tuple[fl
     return seconds, labels_all, predicted_all
 
 
-def pure_step(model, optimiser, inputs, labels) -> None:
+def pure_step(model, precision, optimiser, inputs, labels) -> None:
     """Forward, backward and SGD step on a batch already stacked in memory, nothing else."""
     model.train()
     optimiser.zero_grad()
-    nn.functional.cross_entropy(model(inputs), labels).backward()
+    with precision.autocast():
+        logits = model(inputs).float()
+    nn.functional.cross_entropy(logits, labels).backward()
     optimiser.step()
 
 
@@ -190,9 +217,10 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
     device = torch.device("cpu")
     n_classes = len(fit_set.classes)
     torch.manual_seed(seed)
-    model = MSCNN(config.streams, n_classes, config.dense_units).to(device)
+    precision = precisions.resolve(config.precision, device)
+    model = precision.prepare(MSCNN(config.streams, n_classes, config.dense_units).to(device))
     optimiser = sgd(model.parameters(), config)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.scales_loss)
     generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
         fit_set, batch_size=config.batch_size, shuffle=True, generator=generator
@@ -201,17 +229,17 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
     stacked = []
     for rows in torch.arange(len(fit_set)).split(config.batch_size):
         inputs = {s: getattr(fit_set, s)[rows].float().div(255.0) for s in config.streams}
-        stacked.append((inputs, fit_set.labels[rows]))
+        stacked.append((precision.inputs(inputs, config.streams, device), fit_set.labels[rows]))
     val_labels = val_set.labels.numpy()
     passed = {}
 
     def pure(step):
-        passed["pure"] += timed(lambda: pure_step(model, optimiser, *stacked[step]))
+        passed["pure"] += timed(lambda: pure_step(model, precision, optimiser, *stacked[step]))
 
     def real():
         passed["pure"] = 0.0
         passed["real"], passed["labels"], passed["predicted"] = training_pass(
-            model, optimiser, scaler, loader, device, pure
+            model, precision, optimiser, scaler, loader, device, pure
         )
 
     def train_f1():
@@ -224,7 +252,7 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
         )
 
     def recalibrate():
-        recalibrate_batchnorm(model, fit_set, device, config.batchnorm_rows, generator)
+        recalibrate_batchnorm(model, fit_set, device, config.batchnorm_rows, generator, precision)
 
     def validate():
         _, probabilities = predict(model, val_set, device)
@@ -243,7 +271,7 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
     # Warm-up: one step of each path, each extra once.
     passed["pure"] = 0.0
     _, passed["labels"], passed["predicted"] = training_pass(
-        model, optimiser, scaler, [next(iter(loader))], device, pure
+        model, precision, optimiser, scaler, [next(iter(loader))], device, pure
     )
     for extra in extras.values():
         extra()
@@ -262,31 +290,149 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
     return result
 
 
+def compare_precision(
+    batch_size: int, size: int, repeats: int, config: TrainConfig, device: torch.device
+) -> dict:
+    """Median seconds of the fp32 eager MSCNN step and of the step in the default precision,
+    same start weights and batch, interleaved per round; median and fastest paired speedup;
+    on CUDA the peak memory of each (bytes)."""
+    generator = torch.Generator().manual_seed(2)
+    batch = {
+        s: torch.rand(batch_size, STREAM_CHANNELS[s], size, size, generator=generator)
+        for s in MSCNN_STREAMS
+    }
+    labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator).to(device)
+    chosen = {
+        "fp32": precisions.resolve("fp32", device),
+        "default": precisions.resolve(config.precision, device),
+    }
+    steps = {}
+    for name, precision in chosen.items():
+        torch.manual_seed(0)
+        model = MSCNN(MSCNN_STREAMS, len(CLASSES), config.dense_units).to(device)
+        model = precision.prepare(model)
+        inputs = precision.inputs(batch, MSCNN_STREAMS, device)
+        optimiser = sgd(model.parameters(), config)
+        steps[name] = lambda m=model, p=precision, o=optimiser, x=inputs: pure_step(
+            m, p, o, x, labels
+        )
+    result = {}
+    for name, step in steps.items():  # warm-up, measuring the peak memory on CUDA
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            result[f"{name} peak bytes"] = torch.cuda.max_memory_allocated()
+    times = {name: [] for name in steps}
+    for round_index in range(repeats):
+        for name in list(steps) if round_index % 2 == 0 else list(steps)[::-1]:
+            times[name].append(timed(steps[name], device))
+    result.update({name: float(np.median(values)) for name, values in times.items()})
+    result["speedup"] = float(
+        np.median([f / d for f, d in zip(times["fp32"], times["default"], strict=True)])
+    )
+    result["fastest speedup"] = min(times["fp32"]) / min(times["default"])
+    result["default name"] = chosen["default"].name
+    return result
+
+
+def easy_shards(folder, n_subjects: int, per_subject: int, size: int, rng) -> list[Path]:
+    """Subjects whose clips move in their class's direction (sideways, down, up): easy."""
+    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
+    paths = []
+    for k in range(n_subjects):
+        labels = [i % 3 for i in range(per_subject)]
+        sample_variants = []
+        for label in labels:
+            centre = rng.uniform(18, 30, 2)
+            bump = np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / 80)
+            angle = np.deg2rad([0, 90, -90][label] + rng.normal(0, 10))
+            field = bump[..., None] * np.float32([np.cos(angle), np.sin(angle)])
+            field += rng.normal(0, 0.03, field.shape).astype(np.float32)
+            apex = rng.integers(80, 180, (48, 48), dtype=np.uint8)
+            sample_variants.append(augment.variants(field.astype(np.float32), apex, size))
+        path = Path(folder, f"s{k}.h5")
+        names = [f"s{k}_c{i}" for i in range(per_subject)]
+        shards.write_shard(path, f"s{k}", names, labels, sample_variants, CLASSES[:3], {}, {})
+        paths.append(path)
+    return paths
+
+
+def agreement(threads: int, seed: int) -> dict:
+    """Pooled accuracy/UF1 of every LOSO fold of the easy problem in fp32 and in the default
+    precision, and the first fold's training loss per epoch in each."""
+    settings = dict(max_epochs=8, patience=3, head_epochs=10, dense_units=32, batch_size=32)
+    result = {}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = easy_shards(folder, 4, 6, 32, np.random.default_rng(seed))
+        for name in ("fp32", "auto"):
+            config = TrainConfig.from_dict({**settings, "precision": name})
+            start = time.perf_counter()
+            folds = [
+                train.train_fold(paths, f"s{k}", config, seed, threads, log=lambda _: None)
+                for k in range(4)
+            ]
+            pooled = pd.concat([f.predictions for f in folds])
+            result[name] = {
+                "seconds": time.perf_counter() - start,
+                "precision": folds[0].fold["precision"],
+                "accuracy": float((pooled.true_label == pooled.predicted_label).mean()),
+                "uf1": float(f1_score(pooled.true_label, pooled.predicted_label, average="macro")),
+                "loss": folds[0].history["train_loss"].tolist(),
+            }
+    return result
+
+
+def step_loop(threads: int, steps: int, size: int, batch_size: int, queue) -> None:
+    """A process that trains `steps` default-precision steps on `threads` threads."""
+    torch.set_num_threads(threads)
+    config = TrainConfig(batch_size=batch_size)
+    precision = precisions.resolve(config.precision, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(3)
+    batch = {
+        s: torch.rand(batch_size, STREAM_CHANNELS[s], size, size, generator=generator)
+        for s in MSCNN_STREAMS
+    }
+    inputs = precision.inputs(batch, MSCNN_STREAMS, torch.device("cpu"))
+    labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator)
+    model = precision.prepare(MSCNN(MSCNN_STREAMS, len(CLASSES), config.dense_units))
+    optimiser = sgd(model.parameters(), config)
+    pure_step(model, precision, optimiser, inputs, labels)  # warm-up
+    queue.put("ready")
+    start = time.perf_counter()
+    for _ in range(steps):
+        pure_step(model, precision, optimiser, inputs, labels)
+    queue.put(time.perf_counter() - start)
+
+
+def parallel_folds(steps: int, size: int, batch_size: int) -> dict:
+    """Samples/s in total of one 2-thread process against two 1-thread processes at once."""
+    context = multiprocessing.get_context("spawn")
+    result = {}
+    for name, layout in {"one 2-thread fold": [2], "two 1-thread folds": [1, 1]}.items():
+        queue = context.Queue()
+        each = steps if len(layout) == 1 else steps // 2
+        workers = [
+            context.Process(target=step_loop, args=(t, each, size, batch_size, queue))
+            for t in layout
+        ]
+        for worker in workers:
+            worker.start()
+        reports = [queue.get() for _ in range(2 * len(workers))]
+        for worker in workers:
+            worker.join()
+        seconds = max(r for r in reports if r != "ready")
+        result[name] = each * len(layout) * batch_size / seconds
+    return result
+
+
 def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio <= target else "FAIL"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=640, help="training rows (10 per sample)")
-    parser.add_argument("--val-clips", type=int, default=60, help="validation originals")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    # As train_fold does on the CPU.
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    config = TrainConfig(batch_size=args.batch)
-    load_before = os.getloadavg()[0]
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size}px, "
-        f"batch {args.batch}, median of {args.repeats} interleaved rounds after a warm-up"
-    )
-
+def report_steps(args, config: TrainConfig) -> None:
+    """(a) MSCNN step against three single ResNet-18 steps."""
     steps = compare_steps(args.batch, args.size, args.repeats, config)
     singles = sum(steps[s] for s in MSCNN_STREAMS)
     print("\n(a) training step, forward + backward + SGD step")
@@ -305,6 +451,9 @@ def main() -> None:
         f"<= {STEP_TARGET}x); fastest round against fastest: {steps['fastest ratio']:.3f}x"
     )
 
+
+def report_epoch(args, config: TrainConfig) -> None:
+    """(b) training pass against pure compute, and the per-epoch extras."""
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
@@ -348,11 +497,89 @@ def main() -> None:
         f"whole epoch / pure compute: {whole / epoch['pure']:.2f}x (reported, no target)"
     )
 
+
+def report_precision(args, config: TrainConfig) -> float:
+    """(c) default-precision step against the fp32 eager step; returns the speedup."""
+    device = torch.device(args.device)
+    result = compare_precision(args.batch, args.size, args.repeats, config, device)
+    print(
+        f"\n(c) training step on {args.device}, {args.size} px, in the default precision "
+        f"({result['default name']}) vs fp32 eager"
+    )
+    for name in ("fp32", "default"):
+        memory = result.get(f"{name} peak bytes")
+        print(
+            f"  {name}: {result[name]:.3f} s, {args.batch / result[name]:,.1f} samples/s"
+            + ("" if memory is None else f", peak memory {memory / 2**20:,.0f} MiB")
+        )
+    rate = args.batch / result["default"]
+    print(
+        f"  {rate:,.1f} samples/s {verdict(-rate, -RATE_TARGET)} (>= {RATE_TARGET}); speedup "
+        f"{result['speedup']:.2f}x {verdict(-result['speedup'], -SPEEDUP_TARGET)} "
+        f"(>= {SPEEDUP_TARGET}x); fastest round against fastest: {result['fastest speedup']:.2f}x"
+    )
+    return result["speedup"]
+
+
+def report_agreement(args, config: TrainConfig) -> None:
+    """(d) the easy problem's LOSO folds in fp32 and in the default precision."""
+    result = agreement(args.threads, args.seed)
+    print("\n(d) agreement: 4 LOSO folds of an easy 3-class problem (chance 1/3), 32 px")
+    for name, run in result.items():
+        print(
+            f"  {name} ({run['precision']}): pooled accuracy {run['accuracy']:.3f}, "
+            f"UF1 {run['uf1']:.3f}, {run['seconds']:.1f} s"
+        )
+    print("  first fold, training loss per epoch (fp32 | default):")
+    curves = itertools.zip_longest(result["fp32"]["loss"], result["auto"]["loss"])
+    for epoch, losses in enumerate(curves, 1):  # None: that run had stopped early
+        print(f"    {epoch}: " + " | ".join("-" if v is None else f"{v:.4f}" for v in losses))
+
+
+def report_parallel(args, config: TrainConfig) -> None:
+    """(e) two 1-thread folds at once against one 2-thread fold."""
+    result = parallel_folds(4 * args.repeats, args.size, args.batch)
+    print("\n(e) parallel folds, default precision, samples/s in total:")
+    for name, rate in result.items():
+        print(f"  {name}: {rate:,.1f}")
+    better = max(result, key=result.get)
+    print(f"  more throughput: {better} ({result[better] / min(result.values()):.2f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=640, help="training rows (10 per sample)")
+    parser.add_argument("--val-clips", type=int, default=60, help="validation originals")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", default="abcde", help="which parts to run; c always runs")
+    parser.add_argument("--device", default="cpu", help="device of part c: cpu | cuda")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each part as soon as it is measured
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    # As train_fold does on the CPU.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    config = TrainConfig(batch_size=args.batch)
+    load_before = os.getloadavg()[0]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size}px, "
+        f"batch {args.batch}, median of {args.repeats} interleaved rounds after a warm-up"
+    )
+    parts = {"a": report_steps, "b": report_epoch, "d": report_agreement, "e": report_parallel}
+    for part, report in parts.items():
+        if part in args.parts:
+            report(args, config)
+    speedup = report_precision(args, config)
     print(
         f"\nload average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
         f"{os.cpu_count()} cores; this run adds about {args.threads}: more means other work "
         "shared the CPU and inflated the times (the paired ratios suffer less)"
     )
+    print(f"speedup {speedup:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Forward passes of a model over a dataset without gradients: BatchNorm statistics
-re-estimated for the current weights ("precise BN"), then predictions and their scores."""
+re-estimated for the current weights ("precise BN"), then predictions and their scores.
+Predictions run in fp32 whatever the training precision (mer.learn.precision)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer.learn.model import MSCNN
+from mer.learn.precision import Precision
 from mer.learn.reader import ShardDataset
 
 
-@torch.no_grad()
-def recalibrate_batchnorm(model: MSCNN, dataset, device, rows: int, generator) -> None:
+@torch.no_grad()  # not inference_mode: the BatchNorm buffers it updates are trained with later
+def recalibrate_batchnorm(
+    model: MSCNN, dataset, device, rows: int, generator, precision: Precision | None = None
+) -> None:
     """Re-estimate BatchNorm running statistics for the current weights ("precise BN").
 
     With few, small batches per epoch the running averages lag far behind the weights, and an
     evaluation-mode model then predicts near chance although it fits its batches. A forward
     pass over (a sample of) the training rows with cumulative averaging fixes that; it uses
-    training rows only.
+    training rows only. It runs in the training steps' precision: the statistics are those
+    of the activations the training steps produce.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
@@ -31,7 +36,11 @@ def recalibrate_batchnorm(model: MSCNN, dataset, device, rows: int, generator) -
     )
     model.train()
     for batch in loader:
-        model.features(to_device(batch, model.streams, device))
+        if precision is None:
+            model.features(to_device(batch, model.streams, device))
+            continue
+        with precision.autocast():
+            model.features(precision.inputs(batch, model.streams, device))
     for norm in norms:
         norm.momentum = 0.1
     model.eval()
@@ -41,7 +50,7 @@ def to_device(batch: dict, streams, device) -> dict:
     return {s: batch[s].to(device, non_blocking=True) for s in streams}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: MSCNN, dataset: ShardDataset, device, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +59,8 @@ def predict(
     features, probabilities = [], []
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for batch in loader:
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            dense = model.features(to_device(batch, model.streams, device))
-            logits = model.head(dense)
+        dense = model.features(to_device(batch, model.streams, device))
+        logits = model.head(dense)
         features.append(dense.float().cpu())
         probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
     return torch.cat(features).numpy(), torch.cat(probabilities).numpy()

@@ -24,6 +24,7 @@ from torch import nn
 from mer import __version__
 from mer.learn import head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
+from mer.learn.precision import PRECISIONS, Precision, resolve
 from mer.learn.predictions import predictions_table
 from mer.learn.reader import ShardDataset
 
@@ -47,15 +48,21 @@ class TrainConfig:
     oversampler: str = "random"  # after the dense layer; "input" balances the batches instead
     head_epochs: int = 100  # refit of the classifier head on balanced features
     batchnorm_rows: int = 512  # training rows that re-estimate BatchNorm statistics per epoch
+    precision: str = "auto"  # of the training steps: auto | bf16 | fp32 (mer.learn.precision)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         values = dict(values)
         values["streams"] = tuple(values.get("streams", MSCNN_STREAMS))
         config = cls(**values)
-        if config.oversampler not in OVERSAMPLERS or config.monitor not in MONITORS:
+        if (
+            config.oversampler not in OVERSAMPLERS
+            or config.monitor not in MONITORS
+            or config.precision not in PRECISIONS
+        ):
             raise ValueError(
-                f"oversampler must be one of {OVERSAMPLERS}, monitor one of {MONITORS}"
+                f"oversampler must be one of {OVERSAMPLERS}, monitor one of {MONITORS}, "
+                f"precision one of {PRECISIONS}"
             )
         return config
 
@@ -124,6 +131,7 @@ class _Loop:
     """The epoch loop's state; a resume file saves all of it but the loader's setup."""
 
     model: MSCNN
+    precision: Precision
     optimiser: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     generator: torch.Generator
@@ -167,6 +175,8 @@ def train_fold(
         check_trunk(trunk, held_out, seed, config, data.preprocessing)
         _take_trunk(loop, trunk, log)
     _run_epochs(loop, data, config, device, log, resume_path, fingerprint)
+    # From here on as a reloaded checkpoint computes (`mer predict`): default memory format.
+    loop.model.to(memory_format=torch.contiguous_format)
     end_to_end_head = _keep_trunk_weights(loop, reused=trunk is not None)
     oversampler_subjects = _refit_head(loop.model, data, config, seed, device, log)
     test_set = ShardDataset(shard_paths, {held_out}, augmentations={0})
@@ -188,14 +198,15 @@ def _seed_and_choose_device(seed: int, threads: int) -> torch.device:
 
 def _new_loop(data: split.FoldData, config: TrainConfig, seed: int, device) -> _Loop:
     """A freshly initialised model, its optimiser and the loader of the training rows."""
-    model = MSCNN(config.streams, data.n_classes, config.dense_units).to(device)
+    precision = resolve(config.precision, device)
+    model = precision.prepare(MSCNN(config.streams, data.n_classes, config.dense_units).to(device))
     optimiser = torch.optim.SGD(
         model.parameters(),
         lr=config.learning_rate,
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.scales_loss)
     generator = torch.Generator().manual_seed(seed)
     sampler = None
     if config.oversampler == "input":  # balance the batches (for comparison with the paper's)
@@ -213,7 +224,7 @@ def _new_loop(data: split.FoldData, config: TrainConfig, seed: int, device) -> _
     )
     early_stopping = config.early_stopping and data.val_set is not None
     best = {"score": None, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
-    return _Loop(model, optimiser, scaler, generator, loader, early_stopping, best)
+    return _Loop(model, precision, optimiser, scaler, generator, loader, early_stopping, best)
 
 
 def _continue_loop(loop: _Loop, resumed: dict | None, resume_path, log) -> None:
@@ -298,8 +309,8 @@ def _train_epoch(
     for batch in loop.loader:
         labels = batch["label"].to(device)
         loop.optimiser.zero_grad()
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            logits = model(inference.to_device(batch, model.streams, device))
+        with loop.precision.autocast():
+            logits = model(loop.precision.inputs(batch, model.streams, device)).float()
             loss = nn.functional.cross_entropy(logits, labels)
         loop.scaler.scale(loss).backward()
         loop.scaler.step(loop.optimiser)
@@ -311,7 +322,7 @@ def _train_epoch(
         predicted_all.append(predicted.cpu())
         labels_all.append(labels.cpu())
     inference.recalibrate_batchnorm(
-        model, data.fit_set, device, config.batchnorm_rows, loop.generator
+        model, data.fit_set, device, config.batchnorm_rows, loop.generator, loop.precision
     )
     row = {
         "epoch": epoch,
@@ -397,6 +408,7 @@ def _fold_record(
         "held_out": data.held_out,
         "seed": seed,
         "device": device.type,
+        "precision": loop.precision.name,
         "train_subjects": sorted(data.fit_subjects),
         "validation_subjects": sorted(data.val_subjects),
         "test_subjects": [data.held_out],
