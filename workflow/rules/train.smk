@@ -25,7 +25,10 @@ rule train:
         trunk=lambda wc, input: f"--trunk {input.trunk}" if input.trunk else "",
     log:
         f"{LOGS}/train/{{train_key}}/seed{{seed}}/{{subject}}.log",
-    threads: 2
+    # One thread per fold: two 1-thread folds at once train more samples per second than one
+    # 2-thread fold, and far more on a loaded machine (bench_train.py part e, docs/training.md).
+    # `--set-threads train=N` changes it (results are deterministic per thread count).
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mer.evaluation.claims import claims_markdown
 from mer.evaluation.metrics import HEADLINE_METRICS, SUBJECT_METRICS
 from mer.evaluation.published import published_markdown
 from mer.store import files
@@ -96,6 +97,7 @@ def summary(
         lines.append(f"| {experiment} | " + " | ".join(cells) + " |")
 
     lines += _per_database_markdown(metrics_by_experiment)
+    lines += claims_markdown(metrics_by_experiment)
     if published:
         ours = {
             experiment: tuple(
