@@ -10,13 +10,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mer.arguments import class_list
 from mer.methods import elrcn_cli
 
 
-def _read_input(args, inputs: str, size: int | None) -> np.ndarray:
+def _read_input(args, inputs: str, size: int | None):
     """The method's per-sample input: the onset..offset clip, or the onset->apex flow."""
     from mer.store import files
 
@@ -36,6 +34,8 @@ def _read_input(args, inputs: str, size: int | None) -> np.ndarray:
 
 
 def cmd_method_features(args) -> int:
+    import numpy as np
+
     from mer.methods.registry import method
     from mer.store import files
 
@@ -62,6 +62,8 @@ def cmd_method_features(args) -> int:
 
 
 def cmd_svm_loso(args) -> int:
+    import numpy as np
+
     from mer.data.frames import DataError
     from mer.data.samples import read_samples
     from mer.methods.registry import method

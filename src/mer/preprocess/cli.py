@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 
 def cmd_evm(args) -> int:
     import cv2
+    import numpy as np
 
     from mer.data import clips
     from mer.preprocess import evm
@@ -55,6 +54,7 @@ def cmd_evm(args) -> int:
 
 def cmd_flow(args) -> int:
     import cv2
+    import numpy as np
 
     from mer.preprocess import flow
     from mer.store import files
