@@ -149,11 +149,16 @@ def sample_row(wildcards):
     return _sample_rows(*samples_version())[wildcards.sample]
 
 
-# The per-sample jobs (evm, flow, masks, <method>_features) share one group: a cluster profile's
-# `group-components: preprocess=N` sends N samples' chains as one submission (profiles/slurm),
-# so a cluster sees tens of jobs, not thousands. A group per subject would not bundle them:
-# Snakemake submits each connected component of a group (one sample's chain) on its own.
+# Preprocessing runs one job per (stage key, subject): `mer evm-clips` etc. write every clip's
+# <sample>.npz of the subject in one process, then the job's declared output, the subject's
+# manifest <stage>/<key>/subjects/<subject>.tsv. Readers of per-sample artifacts take the
+# manifests of their subjects as inputs. (Per clip and stage, process start-up was most of
+# the cost: docs/preprocessing.md.) On a cluster, a subject's evm -> flow -> masks jobs are
+# one connected component of the group `preprocess`, so `group-components: preprocess=1`
+# submits one job per subject (profiles/slurm); the per-sample <method>_features jobs have
+# their own group, bundled by the profile.
 PREPROCESS_GROUP = "preprocess"
+FEATURES_GROUP = "features"
 
 
 def all_samples():
@@ -164,9 +169,42 @@ def all_subjects():
     return sorted(samples_table()["subject"].unique())
 
 
+@functools.lru_cache(maxsize=4)
+def _samples_by_subject(path, mtime):
+    by_subject = {}
+    for sample, row in _sample_rows(path, mtime).items():
+        by_subject.setdefault(row["subject"], []).append(sample)
+    return by_subject
+
+
 def subject_samples(wildcards):
-    table = samples_table()
-    return list(table.index[table["subject"] == wildcards.subject])
+    """The samples of wildcards.subject, in the table's order."""
+    by_subject = _samples_by_subject(*samples_version())
+    if wildcards.subject not in by_subject:
+        raise ValueError(f"subject {wildcards.subject!r} has no sample in {DATA_DIR}/samples.tsv")
+    return by_subject[wildcards.subject]
+
+
+def subject_rows(wildcards):
+    """The rows of wildcards.subject's samples (plain values, for params)."""
+    rows = _sample_rows(*samples_version())
+    return [rows[sample] for sample in subject_samples(wildcards)]
+
+
+def manifest(stage, key, subject):
+    """The declared output of a per-subject preprocessing job (the samples it wrote)."""
+    return f"{DATA_DIR}/{stage}/{key}/subjects/{subject}.tsv"
+
+
+def subject_manifests(stage, key):
+    return [manifest(stage, key, subject) for subject in all_subjects()]
+
+
+def evm_clips(wildcards):
+    """Each clip's frames and timing, in params: an edited onset, apex, offset or fps reruns
+    its subject's job (plain values: Snakemake records them)."""
+    fields = ("sample", "frames_dir", "onset", "apex", "offset", "fps")
+    return json.dumps([{f: row[f] for f in fields} for row in subject_rows(wildcards)])
 
 
 def evm_options(evm):

@@ -5,10 +5,19 @@
 
 
 def feature_source(wildcards):
-    """A features job's input: the raw clip's frames, or the flow of its chain."""
+    """What a features job reads: the raw clip's frames, or the flow of its chain."""
     run = FEATURE_RUNS[wildcards.features_key]
     if "flow_key" in run:
         return f"{DATA_DIR}/flow/{run['flow_key']}/{wildcards.sample}.npz"
+    return sample_row(wildcards)["frames_dir"]
+
+
+def feature_input(wildcards):
+    """A features job's input: the frames, or the manifest of the flow job of the sample's
+    subject (the job that writes its flow, preprocess.smk)."""
+    run = FEATURE_RUNS[wildcards.features_key]
+    if "flow_key" in run:
+        return manifest("flow", run["flow_key"], sample_row(wildcards)["subject"])
     return sample_row(wildcards)["frames_dir"]
 
 
@@ -44,13 +53,14 @@ for _method in METHODS:
         name:
             f"{_method}_features"
         input:
-            source=feature_source,
+            feature_input,
         output:
             f"{DATA_DIR}/features/{{features_key}}/{{sample}}.npy",
         wildcard_constraints:
             features_key=keys_of(FEATURE_RUNS, _method),
         params:
             method=_method,
+            source=feature_source,
             section=lambda wc: json.dumps(FEATURE_RUNS[wc.features_key]["params"], sort_keys=True),
             options=clip_options,
         log:
@@ -60,11 +70,11 @@ for _method in METHODS:
             mem_mb=1000,
             runtime=10,
         group:
-            PREPROCESS_GROUP
+            FEATURES_GROUP
         conda:
             ENV
         shell:
-            "mer method-features {params.method} {input.source:q} {output}"
+            "mer method-features {params.method} {params.source:q} {output}"
             " --params-json {params.section:q} {params.options} > {log} 2>&1"
 
     rule:

@@ -4,14 +4,9 @@
 rule shards:
     input:
         table=f"{DATA_DIR}/samples.tsv",
-        flow=lambda wc: expand(
-            f"{DATA_DIR}/flow/{SHARD_RUNS[wc.shard_key]['flow_key']}/{{sample}}.npz",
-            sample=subject_samples(wc),
-        ),
-        masks=lambda wc: expand(
-            f"{DATA_DIR}/masks/{SHARD_RUNS[wc.shard_key]['mask_key']}/{{sample}}.npz",
-            sample=subject_samples(wc),
-        ),
+        # The subject's per-sample flow and masks, by their jobs' manifests (preprocess.smk).
+        flow=lambda wc: manifest("flow", SHARD_RUNS[wc.shard_key]["flow_key"], wc.subject),
+        masks=lambda wc: manifest("masks", SHARD_RUNS[wc.shard_key]["mask_key"], wc.subject),
     output:
         f"{DATA_DIR}/shards/{{shard_key}}/{{subject}}.h5",
     params:
