@@ -156,7 +156,7 @@ def test_an_edited_onset_recomputes_that_clips_subject_only(completed_tiny_run, 
     """Fixing one clip's annotation recomputes its subject's EVM, flow, masks and shard, and
     that clip's LBP-TOP features: the jobs' params record the onset (as plain ints: numpy ints
     are not recorded by Snakemake, and the EVM of an edited clip then silently stayed stale).
-    No other subject's preprocessing is planned."""
+    No other subject's preprocessing or shard is planned."""
     source, _ = completed_tiny_run
     workdir = tmp_path / "copy"
     shutil.copytree(source, workdir, symlinks=True)  # keeps mtimes: the copy is up to date
