@@ -240,19 +240,30 @@ def shared_key(key):
     return KEY_BY_DIGEST.setdefault(key.rsplit("-", 1)[1], key)
 
 
-# Experiments' settings are checked against the config schema, read once: Snakemake's
-# validate() re-reads and compiles it per call, ~40 ms for each of the ~20 variants.
+# Experiments' overrides are checked against the config schema, read once: Snakemake's
+# validate() re-reads and compiles it per call, ~40 ms for each of the ~20 variants. Only the
+# sections an experiment overrides are checked (one compiled validator per section): the rest
+# is the config itself, which the Snakefile validated.
 SCHEMA_PATH = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 with open(SCHEMA_PATH) as schema_file:
-    SETTINGS_VALIDATOR = jsonschema.Draft202012Validator(yaml.safe_load(schema_file))
+    SETTINGS_SCHEMA = yaml.safe_load(schema_file)
 
 
-def check_settings(name, settings):
+@functools.cache
+def section_validator(section):
+    schema = {"$defs": SETTINGS_SCHEMA.get("$defs", {}), **SETTINGS_SCHEMA["properties"][section]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check_settings(name, overrides):
     """A bad override fails at parse time, naming the experiment, the key and what is allowed."""
-    error = jsonschema.exceptions.best_match(SETTINGS_VALIDATOR.iter_errors(settings))
-    if error is not None:
-        where = ".".join(str(part) for part in error.absolute_path)
-        raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
+    # (An unknown section is refused earlier, by the Snakefile's validation of `experiments`.)
+    for section, values in overrides.items():
+        errors = section_validator(section).iter_errors({**config[section], **values})
+        error = jsonschema.exceptions.best_match(errors)
+        if error is not None:
+            where = ".".join(str(part) for part in [section, *error.absolute_path])
+            raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
 
 
 # Settings read only by the head refit after the dense layer (= mer.learn.train.HEAD_SETTINGS,
@@ -275,8 +286,8 @@ def register_experiment(name, overrides):
     """Register an experiment's runs; return the key of its per-fold predictions."""
     overrides = dict(overrides)
     method = overrides.pop("method", "mscnn")
+    check_settings(name, overrides)
     settings = settings_with(overrides)
-    check_settings(name, settings)
     if method in METHODS:
         return register_descriptor(name, method, settings)
     if method == "elrcn":
