@@ -47,7 +47,10 @@ def evm_artifact(
         )
     except ValueError as error:  # e.g. a clip too short for the band: name the sample's frames
         raise ValueError(f"{frames_dir} (frames {onset}..{offset}): {error}") from error
-    files.save_npz(out, **frames, fps=np.float32(fps), crop_warning=np.str_(crop_warning))
+    # Uncompressed: float32 frames shrink by ~18 % at ~0.1 s per clip, more than its EVM.
+    files.save_npz(
+        out, compress=False, **frames, fps=np.float32(fps), crop_warning=np.str_(crop_warning)
+    )
     face = f", face box (x, y, w, h) {box}" if box is not None else ""
     return f"{frames_dir}: {len(clip)} frames {frames['onset_gray'].shape}{face} -> {out}"
 
@@ -61,7 +64,7 @@ def flow_artifact(evm_path: str | Path, out: str | Path, method: str, method_par
         )
     except ValueError as error:  # name the sample: its EVM file is the input
         raise ValueError(f"{evm_path}: {error}; no flow written to {out}") from error
-    files.save_npz(out, flow_uv=flow_uv)
+    files.save_npz(out, compress=False, flow_uv=flow_uv)  # float32: ~11 % smaller compressed
     magnitude = np.sqrt((flow_uv**2).sum(-1))
     return (
         f"{evm_path}: flow {method}, mean |uv| {magnitude.mean():.3f} px, "

@@ -45,11 +45,11 @@ def param_key(tag: str, params: dict, upstream: str = "") -> str:
     return f"{tag}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
-def save_npz(path: str | Path, **arrays) -> None:
-    """np.savez_compressed, atomically."""
+def save_npz(path: str | Path, compress: bool = True, **arrays) -> None:
+    """np.savez_compressed (or np.savez, compress=False), atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            (np.savez_compressed if compress else np.savez)(handle, **arrays)
 
 
 def load_npz(path: str | Path, *keys: str) -> dict:
