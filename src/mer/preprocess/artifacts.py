@@ -108,11 +108,3 @@ def masks_artifact(
     with files.atomic_path(preview_path) as tmp:
         cv2.imwrite(str(tmp), strip)
     return f"{flow_path}: mask covers {mask.mean():.1%} -> {out}"
-
-
-def write_manifest(path: str | Path, samples: list[str], summaries: list[str]) -> None:
-    """The job's own output, written last: the samples whose artifacts it wrote. Its absence
-    marks the job incomplete, so an interrupted subject is redone whole."""
-    rows = zip(samples, summaries, strict=True)
-    lines = ["sample\tsummary", *(f"{sample}\t{summary}" for sample, summary in rows)]
-    files.write_text_atomic(path, "\n".join(lines) + "\n")

@@ -87,6 +87,7 @@ def cmd_evm_clips(args) -> int:
     import cv2
 
     from mer.preprocess import artifacts
+    from mer.store import files
 
     cv2.setNumThreads(args.threads)
     clip_rows = _clip_list(args.clips_json)
@@ -98,7 +99,7 @@ def cmd_evm_clips(args) -> int:
             artifacts.evm_artifact(row["frames_dir"], out, **timing, **_evm_options(args))
         )
         print(summaries[-1], flush=True)
-    artifacts.write_manifest(args.manifest, [row["sample"] for row in clip_rows], summaries)
+    files.write_manifest(args.manifest, [row["sample"] for row in clip_rows], summaries)
     return 0
 
 
@@ -106,6 +107,7 @@ def cmd_flow_clips(args) -> int:
     import cv2
 
     from mer.preprocess import artifacts
+    from mer.store import files
 
     cv2.setNumThreads(args.threads)
     method_params = json.loads(args.params_json)
@@ -114,12 +116,13 @@ def cmd_flow_clips(args) -> int:
         evm_path, out = f"{args.evm_dir}/{sample}.npz", f"{args.out_dir}/{sample}.npz"
         summaries.append(artifacts.flow_artifact(evm_path, out, args.method, method_params))
         print(summaries[-1], flush=True)
-    artifacts.write_manifest(args.manifest, args.samples, summaries)
+    files.write_manifest(args.manifest, args.samples, summaries)
     return 0
 
 
 def cmd_masks_clips(args) -> int:
     from mer.preprocess import artifacts
+    from mer.store import files
 
     labels = json.loads(args.labels_json)  # sample -> its preview's caption
     summaries = []
@@ -137,7 +140,7 @@ def cmd_masks_clips(args) -> int:
             )
         )
         print(summaries[-1], flush=True)
-    artifacts.write_manifest(args.manifest, list(labels), summaries)
+    files.write_manifest(args.manifest, list(labels), summaries)
     return 0
 
 

@@ -35,6 +35,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
+def write_manifest(path: str | Path, samples: list[str], summaries: list[str]) -> None:
+    """A per-subject job's declared output, written last: the samples whose artifacts it
+    wrote. Its absence marks the job incomplete, so an interrupted subject is redone whole."""
+    rows = zip(samples, summaries, strict=True)
+    lines = ["sample\tsummary", *(f"{sample}\t{summary}" for sample, summary in rows)]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
 def param_key(tag: str, params: dict, upstream: str = "") -> str:
     """Readable tag + short hash of a stage's full parameters, chained from the upstream key.
 
