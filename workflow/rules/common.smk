@@ -149,14 +149,14 @@ def sample_row(wildcards):
     return _sample_rows(*samples_version())[wildcards.sample]
 
 
-# Preprocessing runs one job per (stage key, subject): `mer evm-clips` etc. write every clip's
-# <sample>.npz of the subject in one process, then the job's declared output, the subject's
-# manifest <stage>/<key>/subjects/<subject>.tsv. Readers of per-sample artifacts take the
-# manifests of their subjects as inputs. (Per clip and stage, process start-up was most of
-# the cost: docs/preprocessing.md.) On a cluster, a subject's evm -> flow -> masks jobs are
-# one connected component of the group `preprocess`, so `group-components: preprocess=1`
-# submits one job per subject (profiles/slurm); the per-sample <method>_features jobs have
-# their own group, bundled by the profile.
+# Preprocessing runs one job per (stage key, subject), and so do the descriptors' features
+# (methods.smk): `mer evm-clips` etc. write every clip's <sample>.npz (.npy) of the subject in
+# one process, then the job's declared output, the subject's manifest
+# <stage>/<key>/subjects/<subject>.tsv. Readers of per-sample artifacts take the manifests of
+# their subjects as inputs. (Per clip and stage, process start-up was most of the cost:
+# docs/preprocessing.md.) On a cluster, a subject's evm -> flow -> masks jobs are one connected
+# component of the group `preprocess`, so `group-components: preprocess=1` submits one job per
+# subject (profiles/slurm); the features jobs have their own group, bundled by the profile.
 PREPROCESS_GROUP = "preprocess"
 FEATURES_GROUP = "features"
 
