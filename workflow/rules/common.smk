@@ -166,7 +166,7 @@ def all_samples():
 
 
 def all_subjects():
-    return sorted(samples_table()["subject"].unique())
+    return sorted(_samples_by_subject(*samples_version()))
 
 
 @functools.lru_cache(maxsize=4)
