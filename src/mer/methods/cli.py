@@ -118,7 +118,10 @@ def cmd_svm_loso(args) -> int:
     paths = [features_dir / f"{sample}.npy" for sample in samples["sample"]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise DataError(f"{args.method} features missing: {missing[:5]}; run mer method-features")
+        raise DataError(
+            f"{args.method} features missing: {missing[:5]}; delete the manifests "
+            f"{features_dir}/subjects/<subject>.tsv of their subjects and rerun"
+        )
     features = np.stack([np.load(p, allow_pickle=False) for p in paths])
     labels = samples["label"].map(args.classes.index).to_numpy()
     subjects = samples["subject"].to_numpy()

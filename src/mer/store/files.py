@@ -66,7 +66,9 @@ def load_npz(path: str | Path, *keys: str) -> dict:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in keys}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        # A per-subject job's declared output is its manifest, not the per-sample files:
+        # Snakemake redoes the job only once the manifest is gone too.
         raise ValueError(
-            f"{path} is unreadable or incomplete ({error}); delete it and rerun the job "
-            "that makes it."
+            f"{path} is unreadable or incomplete ({error}); delete it (and the manifest "
+            "subjects/<subject>.tsv beside it, if any) and rerun the job that makes it."
         ) from error
