@@ -106,7 +106,7 @@ def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
     print(
         f"dry run vs reference: jobs x{full[1] / quarter[1]:.2f}, "
         f"wall x{full[2] / quarter[2]:.2f}, CPU x{full[3] / quarter[3]:.2f}; "
-        f"CASME II-sized wall / 5 s target: {full[2] / 5:.2f}"
+        f"CASME II-sized wall / 2 s target: {full[2] / 2:.2f}"
     )
 
 

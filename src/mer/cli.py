@@ -28,9 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # After parsing: `mer <verb> --help` exits above without loading numpy and OpenCV.
     from mer.data.frames import DataError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (DataError, ValueError) as error:  # bad input: a message, not a traceback

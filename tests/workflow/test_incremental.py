@@ -1,6 +1,8 @@
 """Incremental-rerun guarantees (issue 8): a parameter change plans exactly the jobs of its
 stage and what follows (dry-run job tables), switching back or adding a twin experiment costs
-nothing, and a run killed mid-training resumes without redoing finished folds."""
+nothing, and a run killed mid-training resumes without redoing finished folds. Preprocessing
+(evm, flow, masks) and the descriptors' features run one job per subject and stage (issue 19),
+so their counts are subjects."""
 
 import hashlib
 import os
@@ -14,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, make_tiny, run_snakemake, snakemake_command
+from mer.data.samples import read_samples
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +68,17 @@ def sample_count(workdir) -> int:
     return len((workdir / "results/synthetic/samples.tsv").read_text().splitlines()) - 1
 
 
+def subject_count(workdir) -> int:
+    return len(read_samples(workdir / "results/synthetic/samples.tsv")["subject"].unique())
+
+
+def planned_wildcards(workdir, rule) -> list[dict]:
+    """The wildcards of each job of `rule` in a dry run of rule all."""
+    result = run_snakemake(workdir, "-n")
+    jobs = re.findall(rf"rule {rule}:\n(?:.*\n)*?\s+wildcards: (.*)", result.stdout)
+    return [dict(pair.split("=", 1) for pair in line.split(", ")) for line in jobs]
+
+
 def test_job_stats_table_is_parsed_into_rule_counts():
     output = (
         "Job stats:\njob        count\n-------  -------\nevm          12\ntrain         4\n"
@@ -83,7 +97,7 @@ def test_nothing_to_do_after_a_complete_run(completed_tiny_run):
 
 def test_alpha_change_reruns_evm_and_downstream_only(completed_tiny_run):
     workdir, config = completed_tiny_run
-    n = sample_count(workdir)
+    n = subject_count(workdir)
     jobs = planned_with(workdir, evm=dict(alpha=4))
     # Both network experiments (mscnn, evm_flow) share the changed chain; lbptop reads raw clips.
     assert jobs == {
@@ -104,7 +118,7 @@ def test_alpha_change_reruns_evm_and_downstream_only(completed_tiny_run):
 
 def test_threshold_change_reruns_masks_and_downstream_only(completed_tiny_run):
     workdir, _ = completed_tiny_run
-    n = sample_count(workdir)
+    n = subject_count(workdir)
     jobs = planned_with(workdir, masks=dict(threshold=60))
     assert jobs == {
         "masks": n,
@@ -121,7 +135,7 @@ def test_threshold_change_reruns_masks_and_downstream_only(completed_tiny_run):
 
 def test_flow_method_change_reruns_flow_and_downstream(completed_tiny_run):
     workdir, _ = completed_tiny_run
-    n = sample_count(workdir)
+    n = subject_count(workdir)
     jobs = planned_with(workdir, flow=dict(method="dis"))
     assert_reruns(jobs, {"flow": n, "masks": n, "shards": 2, "train": 4}, not_rerun=("evm",))
 
@@ -139,10 +153,11 @@ def test_learning_rate_change_reruns_training_and_downstream_only(completed_tiny
     assert_reruns(jobs, {}, not_rerun=(*PREPROCESSING, "shards", "lbptop_loso"))
 
 
-def test_an_edited_onset_recomputes_that_clip_only(completed_tiny_run, tmp_path):
-    """Fixing one clip's annotation recomputes its EVM, flow, mask and LBP-TOP features: the
-    jobs' params record the onset (as plain ints: numpy ints are not recorded by Snakemake,
-    and the EVM of an edited clip then silently stayed stale). No other clip is recomputed."""
+def test_an_edited_onset_recomputes_that_clips_subject_only(completed_tiny_run, tmp_path):
+    """Fixing one clip's annotation recomputes its subject's EVM, flow, masks, shard and LBP-TOP
+    features (one job per subject each): the jobs' params record the onset (as plain ints:
+    numpy ints are not recorded by Snakemake, and the EVM of an edited clip then silently
+    stayed stale). No other subject's preprocessing, features or shard is planned."""
     source, _ = completed_tiny_run
     workdir = tmp_path / "copy"
     shutil.copytree(source, workdir, symlinks=True)  # keeps mtimes: the copy is up to date
@@ -154,7 +169,13 @@ def test_an_edited_onset_recomputes_that_clip_only(completed_tiny_run, tmp_path)
     annotations.write_text("\n".join([header, ",".join(fields), *rest]) + "\n")
     run_snakemake(workdir, "results/synthetic/samples.tsv", "--cores", "1")
     jobs = planned_jobs(workdir)
-    assert_reruns(jobs, {"evm": 1, "flow": 1, "masks": 1, "lbptop_features": 1})
+    assert_reruns(jobs, {"evm": 1, "flow": 1, "masks": 1, "shards": 1, "lbptop_features": 1})
+    before = read_samples(source / "results/synthetic/samples.tsv").set_index("sample")
+    after = read_samples(workdir / "results/synthetic/samples.tsv").set_index("sample")
+    [edited] = after.index[after["onset"] != before["onset"]]
+    subject = after.loc[edited, "subject"]
+    for rule in ("evm", "flow", "masks", "lbptop_features"):
+        assert [job["subject"] for job in planned_wildcards(workdir, rule)] == [subject]
 
 
 def test_filter_only_control_gets_its_own_artifacts(completed_tiny_run):
@@ -172,7 +193,7 @@ def test_a_new_experiment_adds_only_its_own_jobs(completed_tiny_run):
 
 def test_a_new_experiment_with_its_own_alpha_preprocesses_only_its_chain(completed_tiny_run):
     workdir, _ = completed_tiny_run
-    n = sample_count(workdir)
+    n = subject_count(workdir)
     jobs = planned_with(workdir, experiments=dict(alpha_4={"evm": {"alpha": 4}}))
     assert jobs == {
         "evm": n,
@@ -285,13 +306,13 @@ def test_a_casme2_sized_dry_run_plans_26_folds_per_experiment(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake(tmp_path, "results/synthetic/samples.tsv", "--cores", "2")
     n = sample_count(tmp_path)
-    assert 150 < n < 400
+    assert 150 < n < 400 and subject_count(tmp_path) == 26
     jobs = planned_jobs(tmp_path)
     networks = ["mscnn", "evm_flow", "alpha_4", "dis_flow", "slow_lr"]
     assert jobs == {
-        "evm": 2 * n,  # alpha 8 (mscnn, evm_flow, dis_flow, slow_lr) and alpha 4
-        "flow": 3 * n,  # deepflow on both, dis on alpha 8
-        "masks": 3 * n,
+        "evm": 2 * 26,  # per subject: alpha 8 (mscnn, evm_flow, dis_flow, slow_lr) and alpha 4
+        "flow": 3 * 26,  # deepflow on both, dis on alpha 8
+        "masks": 3 * 26,
         "contact_sheet": 1,
         "motion_card": 1,  # the default chain's card
         "preview_synth": 1,
@@ -299,7 +320,7 @@ def test_a_casme2_sized_dry_run_plans_26_folds_per_experiment(tmp_path):
         "train": 26 * len(networks),
         "evaluate": len(networks) + 1,
         "training_curves": len(networks),
-        "lbptop_features": n,
+        "lbptop_features": 26,  # per subject
         "lbptop_loso": 1,
         **REPORT_TAIL,
     }

@@ -4,7 +4,7 @@ end to end on the tiny config, its summary row beside the published numbers."""
 
 import pytest
 import yaml
-from test_incremental import planned_jobs, sample_count
+from test_incremental import planned_jobs, sample_count, subject_count
 
 from conftest import REPO, make_tiny, run_snakemake
 from mer.methods.registry import METHODS
@@ -23,13 +23,15 @@ def tiny_workdir(tmp_path, **experiments):
 
 def test_paper_plans_every_registered_rows_features_and_loso_beside_rule_all(tmp_path):
     workdir = tiny_workdir(tmp_path)
-    n = sample_count(workdir)
+    n, subjects = sample_count(workdir), subject_count(workdir)
     paper = planned_jobs(workdir, "paper")
-    for method in METHODS:
-        assert paper.get(f"{method}_features") == n and paper.get(f"{method}_loso") == 1, paper
+    for method in METHODS:  # features: one job per subject
+        assert paper.get(f"{method}_features") == subjects, paper
+        assert paper.get(f"{method}_loso") == 1, paper
     # mscnn, evm_flow, one experiment per registered method and ELRCN-TE (its own rules);
     # flow (HOOF) is MSCNN's.
-    assert paper["evaluate"] == 2 + len(METHODS) + 1 and paper["flow"] == n, paper
+    assert paper["evaluate"] == 2 + len(METHODS) + 1, paper
+    assert paper["flow"] == subjects, paper  # one job per subject
     assert paper["elrcn_inputs"] == n and paper["elrcn_train"] >= 2, paper
     assert paper["sweep_summary"] == 1 and paper["summary"] == 1
     everything = planned_jobs(workdir)  # rule all: as before, LBP-TOP only

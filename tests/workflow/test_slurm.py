@@ -64,7 +64,8 @@ def test_tiny_run_on_slurm_matches_the_local_run(slurm_cluster, completed_tiny_r
     # of successful jobs, so read its submission lines).
     submitted = [line for line in log.splitlines() if "submitted with SLURM jobid" in line]
     assert any("rule_train" in line for line in submitted), log[-3000:]
-    # All per-sample chains went as one group submission (profiles/slurm-ci group-components).
+    # All subjects' preprocessing chains went as one group submission (profiles/slurm-ci
+    # group-components).
     assert sum("group_preprocess" in line for line in submitted) == 1, submitted
 
     predictions = outputs(cluster, "predictions.csv")

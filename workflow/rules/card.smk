@@ -6,9 +6,7 @@
 rule motion_card:
     input:
         samples=f"{DATA_DIR}/samples.tsv",
-        masks=lambda wc: expand(
-            f"{DATA_DIR}/masks/{wc.mask_key}/{{sample}}.npz", sample=all_samples()
-        ),
+        masks=lambda wc: subject_manifests("masks", wc.mask_key),
     output:
         clips=f"{DATA_DIR}/card/{{mask_key}}/clips.tsv",
         summary=f"{DATA_DIR}/card/{{mask_key}}/summary.tsv",

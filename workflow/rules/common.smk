@@ -149,11 +149,16 @@ def sample_row(wildcards):
     return _sample_rows(*samples_version())[wildcards.sample]
 
 
-# The per-sample jobs (evm, flow, masks, <method>_features) share one group: a cluster profile's
-# `group-components: preprocess=N` sends N samples' chains as one submission (profiles/slurm),
-# so a cluster sees tens of jobs, not thousands. A group per subject would not bundle them:
-# Snakemake submits each connected component of a group (one sample's chain) on its own.
+# Preprocessing runs one job per (stage key, subject), and so do the descriptors' features
+# (methods.smk): `mer evm-clips` etc. write every clip's <sample>.npz (.npy) of the subject in
+# one process, then the job's declared output, the subject's manifest
+# <stage>/<key>/subjects/<subject>.tsv. Readers of per-sample artifacts take the manifests of
+# their subjects as inputs. (Per clip and stage, process start-up was most of the cost:
+# docs/preprocessing.md.) On a cluster, a subject's evm -> flow -> masks jobs are one connected
+# component of the group `preprocess`, so `group-components: preprocess=1` submits one job per
+# subject (profiles/slurm); the features jobs have their own group, bundled by the profile.
 PREPROCESS_GROUP = "preprocess"
+FEATURES_GROUP = "features"
 
 
 def all_samples():
@@ -161,12 +166,45 @@ def all_samples():
 
 
 def all_subjects():
-    return sorted(samples_table()["subject"].unique())
+    return sorted(_samples_by_subject(*samples_version()))
+
+
+@functools.lru_cache(maxsize=4)
+def _samples_by_subject(path, mtime):
+    by_subject = {}
+    for sample, row in _sample_rows(path, mtime).items():
+        by_subject.setdefault(row["subject"], []).append(sample)
+    return by_subject
 
 
 def subject_samples(wildcards):
-    table = samples_table()
-    return list(table.index[table["subject"] == wildcards.subject])
+    """The samples of wildcards.subject, in the table's order."""
+    by_subject = _samples_by_subject(*samples_version())
+    if wildcards.subject not in by_subject:
+        raise ValueError(f"subject {wildcards.subject!r} has no sample in {DATA_DIR}/samples.tsv")
+    return by_subject[wildcards.subject]
+
+
+def subject_rows(wildcards):
+    """The rows of wildcards.subject's samples (plain values, for params)."""
+    rows = _sample_rows(*samples_version())
+    return [rows[sample] for sample in subject_samples(wildcards)]
+
+
+def manifest(stage, key, subject):
+    """The declared output of a per-subject preprocessing job (the samples it wrote)."""
+    return f"{DATA_DIR}/{stage}/{key}/subjects/{subject}.tsv"
+
+
+def subject_manifests(stage, key):
+    return [manifest(stage, key, subject) for subject in all_subjects()]
+
+
+def evm_clips(wildcards):
+    """Each clip's frames and timing, in params: an edited onset, apex, offset or fps reruns
+    its subject's job (plain values: Snakemake records them)."""
+    fields = ("sample", "frames_dir", "onset", "apex", "offset", "fps")
+    return json.dumps([{f: row[f] for f in fields} for row in subject_rows(wildcards)])
 
 
 def evm_options(evm):
@@ -202,19 +240,30 @@ def shared_key(key):
     return KEY_BY_DIGEST.setdefault(key.rsplit("-", 1)[1], key)
 
 
-# Experiments' settings are checked against the config schema, read once: Snakemake's
-# validate() re-reads and compiles it per call, ~40 ms for each of the ~20 variants.
+# Experiments' overrides are checked against the config schema, read once: Snakemake's
+# validate() re-reads and compiles it per call, ~40 ms for each of the ~20 variants. Only the
+# sections an experiment overrides are checked (one compiled validator per section): the rest
+# is the config itself, which the Snakefile validated.
 SCHEMA_PATH = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 with open(SCHEMA_PATH) as schema_file:
-    SETTINGS_VALIDATOR = jsonschema.Draft202012Validator(yaml.safe_load(schema_file))
+    SETTINGS_SCHEMA = yaml.safe_load(schema_file)
 
 
-def check_settings(name, settings):
+@functools.cache
+def section_validator(section):
+    schema = {"$defs": SETTINGS_SCHEMA.get("$defs", {}), **SETTINGS_SCHEMA["properties"][section]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check_settings(name, overrides):
     """A bad override fails at parse time, naming the experiment, the key and what is allowed."""
-    error = jsonschema.exceptions.best_match(SETTINGS_VALIDATOR.iter_errors(settings))
-    if error is not None:
-        where = ".".join(str(part) for part in error.absolute_path)
-        raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
+    # (An unknown section is refused earlier, by the Snakefile's validation of `experiments`.)
+    for section, values in overrides.items():
+        errors = section_validator(section).iter_errors({**config[section], **values})
+        error = jsonschema.exceptions.best_match(errors)
+        if error is not None:
+            where = ".".join(str(part) for part in [section, *error.absolute_path])
+            raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
 
 
 # Settings read only by the head refit after the dense layer (= mer.learn.train.HEAD_SETTINGS,
@@ -237,8 +286,8 @@ def register_experiment(name, overrides):
     """Register an experiment's runs; return the key of its per-fold predictions."""
     overrides = dict(overrides)
     method = overrides.pop("method", "mscnn")
+    check_settings(name, overrides)
     settings = settings_with(overrides)
-    check_settings(name, settings)
     if method in METHODS:
         return register_descriptor(name, method, settings)
     if method == "elrcn":

@@ -28,7 +28,7 @@ rule elrcn_inputs:
         mem_mb=1000,
         runtime=10,
     group:
-        PREPROCESS_GROUP
+        FEATURES_GROUP
     conda:
         ENV
     shell:

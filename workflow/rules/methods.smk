@@ -1,29 +1,41 @@
 # Descriptor + linear SVM methods (mer.methods.registry: LBP-TOP, LBP-SIP, HOOF, HOG3D, ...):
-# per method, one features job per sample and one LOSO job per seed (a linear SVM trains in
+# per method, one features job per subject (each sample's <sample>.npy, then the subject's
+# manifest, as the preprocessing jobs) and one LOSO job per seed (a linear SVM trains in
 # milliseconds), written in the same per-fold format as `train`. The rules are made from one
-# template per registered method, so that job tables name the method (lbptop_features 48).
+# template per registered method, so that job tables name the method (lbptop_features 8).
 
 
-def feature_source(wildcards):
-    """A features job's input: the raw clip's frames, or the flow of its chain."""
+def feature_input(wildcards):
+    """A features job's input: its subject's frames, or the manifest of the subject's flow job
+    (preprocess.smk)."""
     run = FEATURE_RUNS[wildcards.features_key]
     if "flow_key" in run:
-        return f"{DATA_DIR}/flow/{run['flow_key']}/{wildcards.sample}.npz"
-    return sample_row(wildcards)["frames_dir"]
+        return manifest("flow", run["flow_key"], wildcards.subject)
+    return [row["frames_dir"] for row in subject_rows(wildcards)]
 
 
-def clip_options(wildcards):
-    """The clip's frame range and face crop (clip methods); in params, so that an edited onset
-    or offset reruns the clip's features."""
-    if "flow_key" in FEATURE_RUNS[wildcards.features_key]:
+def feature_clips(wildcards):
+    """Each sample's source (frames or flow file) and, for clip methods, its timing: in params,
+    so that an edited onset or offset reruns its subject's features."""
+    run = FEATURE_RUNS[wildcards.features_key]
+    if "flow_key" in run:
+        flow_dir = f"{DATA_DIR}/flow/{run['flow_key']}"
+        samples = subject_samples(wildcards)
+        clips = [{"sample": s, "source": f"{flow_dir}/{s}.npz"} for s in samples]
+    else:
+        timing = ("onset", "offset") + ("fps",) * METHODS[run["method"]].needs_fps
+        clips = [
+            {"sample": row["sample"], "source": row["frames_dir"], **{k: row[k] for k in timing}}
+            for row in subject_rows(wildcards)
+        ]
+    return json.dumps(clips)
+
+
+def crop_options(wildcards):
+    """The face crop of clip methods, as configured."""
+    if "flow_key" in FEATURE_RUNS[wildcards.features_key] or not CROP["enabled"]:
         return ""
-    row = sample_row(wildcards)
-    options = f"--onset {row['onset']} --offset {row['offset']}"
-    if METHODS[FEATURE_RUNS[wildcards.features_key]["method"]].needs_fps:
-        options += f" --fps {row['fps']}"
-    if CROP["enabled"]:
-        options += f" --crop-size {CROP['size']} --crop-margin {CROP['margin']}"
-    return options
+    return f"--crop-size {CROP['size']} --crop-margin {CROP['margin']}"
 
 
 def svm_section(baseline_key):
@@ -44,37 +56,40 @@ for _method in METHODS:
         name:
             f"{_method}_features"
         input:
-            source=feature_source,
+            feature_input,
         output:
-            f"{DATA_DIR}/features/{{features_key}}/{{sample}}.npy",
+            # Each sample's features/<key>/<sample>.npy, then this manifest (common.smk).
+            manifest("features", "{features_key}", "{subject}"),
         wildcard_constraints:
             features_key=keys_of(FEATURE_RUNS, _method),
         params:
             method=_method,
+            out_dir=lambda wc: f"{DATA_DIR}/features/{wc.features_key}",
+            clips=feature_clips,
             section=lambda wc: json.dumps(FEATURE_RUNS[wc.features_key]["params"], sort_keys=True),
-            options=clip_options,
+            crop=crop_options,
         log:
-            f"{LOGS}/{_method}_features/{{features_key}}/{{sample}}.log",
+            f"{LOGS}/{_method}_features/{{features_key}}/{{subject}}.log",
         threads: 1
         resources:
             mem_mb=1000,
-            runtime=10,
+            runtime=30,
         group:
-            PREPROCESS_GROUP
+            FEATURES_GROUP
         conda:
             ENV
         shell:
-            "mer method-features {params.method} {input.source:q} {output}"
-            " --params-json {params.section:q} {params.options} > {log} 2>&1"
+            "mer method-features-clips {params.method} {params.out_dir}"
+            " --clips-json {params.clips:q} --manifest {output}"
+            " --params-json {params.section:q} {params.crop} > {log} 2>&1"
 
     rule:
         name:
             f"{_method}_loso"
         input:
             table=f"{DATA_DIR}/samples.tsv",
-            features=lambda wc: expand(
-                f"{DATA_DIR}/features/{SVM_RUNS[wc.baseline_key]['features_key']}/{{sample}}.npy",
-                sample=all_samples(),
+            features=lambda wc: subject_manifests(
+                "features", SVM_RUNS[wc.baseline_key]["features_key"]
             ),
         output:
             # Per-fold predictions.csv and fold.json are written beside it, one folder per subject.

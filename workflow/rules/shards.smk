@@ -3,18 +3,16 @@
 
 rule shards:
     input:
-        table=f"{DATA_DIR}/samples.tsv",
-        flow=lambda wc: expand(
-            f"{DATA_DIR}/flow/{SHARD_RUNS[wc.shard_key]['flow_key']}/{{sample}}.npz",
-            sample=subject_samples(wc),
-        ),
-        masks=lambda wc: expand(
-            f"{DATA_DIR}/masks/{SHARD_RUNS[wc.shard_key]['mask_key']}/{{sample}}.npz",
-            sample=subject_samples(wc),
-        ),
+        # The subject's per-sample flow and masks, by their jobs' manifests (preprocess.smk).
+        flow=lambda wc: manifest("flow", SHARD_RUNS[wc.shard_key]["flow_key"], wc.subject),
+        masks=lambda wc: manifest("masks", SHARD_RUNS[wc.shard_key]["mask_key"], wc.subject),
     output:
         f"{DATA_DIR}/shards/{{shard_key}}/{{subject}}.h5",
     params:
+        # Read from the table: the subject's samples and labels. Those are in params rather than
+        # the whole table in input, so that an edited row reruns its own subject's shard only.
+        table=f"{DATA_DIR}/samples.tsv",
+        labels=lambda wc: json.dumps([[row["sample"], row["label"]] for row in subject_rows(wc)]),
         flow_dir=lambda wc: f"{DATA_DIR}/flow/{SHARD_RUNS[wc.shard_key]['flow_key']}",
         masks_dir=lambda wc: f"{DATA_DIR}/masks/{SHARD_RUNS[wc.shard_key]['mask_key']}",
         masks=lambda wc: SHARD_RUNS[wc.shard_key]["provenance"]["masks"],
@@ -32,7 +30,7 @@ rule shards:
     conda:
         ENV
     shell:
-        "mer shards {output} --subject {wildcards.subject:q} --samples-tsv {input.table}"
+        "mer shards {output} --subject {wildcards.subject:q} --samples-tsv {params.table}"
         " --flow-dir {params.flow_dir} --masks-dir {params.masks_dir} --size {params.size}"
         " --threshold {params.masks[threshold]} --normalise {params.masks[normalise]}"
         " --scale-px {params.masks[scale_px]} --classes {params.classes:q}"

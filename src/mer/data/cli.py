@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from mer.arguments import class_list
 
 
@@ -131,6 +129,8 @@ def cmd_samples(args) -> int:
 
 
 def cmd_check_data(args) -> int:
+    import yaml
+
     from mer.data import datasets, samples
     from mer.data.frames import DataError
 

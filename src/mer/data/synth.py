@@ -25,7 +25,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from mer import __version__
 from mer.data.frames import list_frames
@@ -204,6 +203,8 @@ def _frame_shape(params: SynthParams, subject_index: int, clip_index: int) -> di
 
 def render_clip(plan: ClipPlan, params: SynthParams) -> dict:
     """Frames (T, H, W) uint8 and the clip's ground truth."""
+    from scipy import ndimage  # ~0.7 s to load: only where frames are rendered
+
     # The face is rendered square at the clip's height; the frame keeps its central columns.
     size, width = plan.height, plan.width
     columns = slice((size - width) // 2, (size - width) // 2 + width)

@@ -5,7 +5,6 @@ displacement fields, their temporal profile and the exact onset->apex flow they 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 # ---------------------------------------------------------------------------------------------
 # Faces
@@ -53,6 +52,8 @@ def render_face(
     geometry: dict, size: int, texture_rng: np.random.Generator, eyelid_closure: float = 0.0
 ) -> np.ndarray:
     """Static gray face (float64, 0..255). Smooth edges keep sub-pixel warps meaningful."""
+    from scipy import ndimage  # ~0.7 s to load: only where frames are rendered
+
     g = {
         k: v * size if k not in ("skin", "background", "light_angle", "light_strength") else v
         for k, v in geometry.items()
@@ -225,6 +226,8 @@ def true_flow(
     frame at q with q - a1 F(q) - g1 = b, solved by fixed-point iteration (F is smooth and
     a1 |grad F| << 1, so it converges fast). Flow = q - p, convention I0(p) ~ I1(p + flow).
     """
+    from scipy import ndimage  # ~0.7 s to load: only where frames are rendered
+
     size_y, size_x = field_uv.shape[:2]
     yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float64)
     base_x = xx - amplitude_onset * field_uv[..., 0] - drift_onset[0]

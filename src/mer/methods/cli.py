@@ -10,58 +10,100 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mer.arguments import class_list
 from mer.methods import elrcn_cli
 
 
-def _read_input(args, inputs: str, size: int | None) -> np.ndarray:
+def _read_input(source: str, inputs: str, size, onset, offset, crop_size, crop_margin):
     """The method's per-sample input: the onset..offset clip, or the onset->apex flow."""
     from mer.store import files
 
     if inputs == "flow":
-        return files.load_npz(args.source, "flow_uv")["flow_uv"]
+        return files.load_npz(source, "flow_uv")["flow_uv"]
     from mer.data import clips
 
-    if args.onset is None or args.offset is None:
-        raise ValueError("a clip method needs --onset and --offset")
-    clip = clips.load_clip(args.source, args.onset, args.offset)
-    if args.crop_size:
+    if onset is None or offset is None:
+        raise ValueError(f"{source}: a clip method needs the clip's onset and offset")
+    clip = clips.load_clip(source, onset, offset)
+    if crop_size:
         from mer.data import crop
 
-        box, _ = crop.clip_box(clip[0], args.crop_margin, sample=args.source)
-        clip = crop.crop_clip(clip, box, args.crop_size)
+        box, _ = crop.clip_box(clip[0], crop_margin, sample=source)
+        clip = crop.crop_clip(clip, box, crop_size)
     return clips.resize_clip(clip, size)
 
 
-def cmd_method_features(args) -> int:
+def write_features(
+    method_name,
+    section,
+    source,
+    out,
+    onset=None,
+    offset=None,
+    fps=None,
+    crop_size=None,
+    crop_margin=0.15,
+) -> str:
+    """One sample's features of a registered method -> out (.npy, float32); a summary line."""
+    import numpy as np
+
     from mer.methods.registry import method
     from mer.store import files
 
-    entry = method(args.method)
-    params = {**entry.defaults, **json.loads(args.params_json)}
+    entry = method(method_name)
+    params = {**entry.defaults, **section}
     if entry.needs_fps:
-        if args.fps is None:
-            raise ValueError(f"{args.method} needs the clip's --fps")
-        params["fps"] = args.fps
-    source = _read_input(args, entry.inputs, params.get("size"))
+        if fps is None:
+            raise ValueError(f"{method_name} needs the clip's fps ({source})")
+        params["fps"] = fps
+    data = _read_input(
+        source, entry.inputs, params.get("size"), onset, offset, crop_size, crop_margin
+    )
     start = time.perf_counter()
-    features = entry.features(source, params)
+    features = entry.features(data, params)
     seconds = time.perf_counter() - start
     if features.shape != (entry.length(params),):
-        raise AssertionError(f"{args.method}: {features.shape} is not ({entry.length(params)},)")
+        raise AssertionError(f"{method_name}: {features.shape} is not ({entry.length(params)},)")
     # A handle, not a name: np.save would append .npy to the temporary name.
-    with files.atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
+    with files.atomic_path(out) as tmp, open(tmp, "wb") as handle:
         np.save(handle, features.astype(np.float32))
-    print(
-        f"{args.source}: {entry.inputs} {source.shape} -> {features.size} {args.method} "
-        f"values in {seconds:.3f} s -> {args.out}"
+    return (
+        f"{source}: {entry.inputs} {data.shape} -> {features.size} {method_name} "
+        f"values in {seconds:.3f} s -> {out}"
     )
+
+
+def cmd_method_features(args) -> int:
+    crop = dict(crop_size=args.crop_size, crop_margin=args.crop_margin)
+    timing = dict(onset=args.onset, offset=args.offset, fps=args.fps)
+    section = json.loads(args.params_json)
+    print(write_features(args.method, section, args.source, args.out, **timing, **crop))
+    return 0
+
+
+def cmd_method_features_clips(args) -> int:
+    """The workflow's job: one subject's samples, then the manifest (its declared output)."""
+    from mer.store.files import write_manifest
+
+    clip_rows = json.loads(args.clips_json)
+    missing = [row.get("sample", row) for row in clip_rows if not {"sample", "source"} <= set(row)]
+    if missing:
+        raise ValueError(f"--clips-json: {missing} lack sample or source")
+    crop = dict(crop_size=args.crop_size, crop_margin=args.crop_margin)
+    section = json.loads(args.params_json)
+    summaries = []
+    for row in clip_rows:
+        timing = {k: row.get(k) for k in ("onset", "offset", "fps")}
+        out = f"{args.out_dir}/{row['sample']}.npy"
+        summaries.append(write_features(args.method, section, row["source"], out, **timing, **crop))
+        print(summaries[-1], flush=True)
+    write_manifest(args.manifest, [row["sample"] for row in clip_rows], summaries)
     return 0
 
 
 def cmd_svm_loso(args) -> int:
+    import numpy as np
+
     from mer.data.frames import DataError
     from mer.data.samples import read_samples
     from mer.methods.registry import method
@@ -76,7 +118,10 @@ def cmd_svm_loso(args) -> int:
     paths = [features_dir / f"{sample}.npy" for sample in samples["sample"]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise DataError(f"{args.method} features missing: {missing[:5]}; run mer method-features")
+        raise DataError(
+            f"{args.method} features missing: {missing[:5]}; delete the manifests "
+            f"{features_dir}/subjects/<subject>.tsv of their subjects and rerun"
+        )
     features = np.stack([np.load(p, allow_pickle=False) for p in paths])
     labels = samples["label"].map(args.classes.index).to_numpy()
     subjects = samples["subject"].to_numpy()
@@ -123,6 +168,22 @@ def register(verbs) -> None:
     p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
     p.add_argument("--fps", type=float, default=None, help="frame rate (methods that need it)")
     p.set_defaults(func=cmd_method_features)
+
+    p = verbs.add_parser(
+        "method-features-clips", help="`mer method-features` on many samples (one workflow job)"
+    )
+    p.add_argument("method", help="a name of mer.methods.registry.METHODS")
+    p.add_argument("out_dir", help="writes <out_dir>/<sample>.npy")
+    p.add_argument(
+        "--clips-json",
+        required=True,
+        help="[{sample, source, onset, offset, fps}, ...]; source: frames folder or flow .npz",
+    )
+    p.add_argument("--manifest", required=True, help="written last: the samples done")
+    p.add_argument("--params-json", default="{}", help="the method's config section (JSON)")
+    p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
+    p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.set_defaults(func=cmd_method_features_clips)
 
     p = verbs.add_parser("svm-loso", help="LOSO linear SVM on per-sample features, every fold")
     p.add_argument("out_dir", help="writes <out_dir>/<subject>/predictions.csv and fold.json")

@@ -17,17 +17,32 @@ rules, as MSCNN does.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from mer.methods.adaptive import adaptive_features, adaptive_svm_fold
-from mer.methods.fdm import fdm_features, fdm_length
-from mer.methods.hog3d import hog3d_features, hog3d_length
-from mer.methods.hoof import hoof_features, hoof_length
-from mer.methods.lbpsip import lbpsip_features, lbpsip_length
-from mer.methods.lbptop import lbptop_features, lbptop_length
+def _lazy(module: str, name: str) -> Callable:
+    """mer.methods.<module>.<name>, imported at its first call: the workflow reads this registry
+    at every parse (a dry run too), and the methods' modules (scikit-image, SciPy) take ~0.4 s
+    to load."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(f"mer.methods.{module}"), name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+adaptive_features = _lazy("adaptive", "adaptive_features")
+adaptive_svm_fold = _lazy("adaptive", "adaptive_svm_fold")
+fdm_features, fdm_length = _lazy("fdm", "fdm_features"), _lazy("fdm", "fdm_length")
+hog3d_features, hog3d_length = _lazy("hog3d", "hog3d_features"), _lazy("hog3d", "hog3d_length")
+hoof_features, hoof_length = _lazy("hoof", "hoof_features"), _lazy("hoof", "hoof_length")
+lbpsip_features = _lazy("lbpsip", "lbpsip_features")
+lbpsip_length = _lazy("lbpsip", "lbpsip_length")
+lbptop_features = _lazy("lbptop", "lbptop_features")
+lbptop_length = _lazy("lbptop", "lbptop_length")
 
 # What a method's features job reads, per sample:
 #   clip: the raw onset..offset gray frames (face crop if configured), resized to `size`;
@@ -45,7 +60,7 @@ class Method:
     name: str  # experiments' `method:`, the config section, the artifacts' key tag
     inputs: str  # one of INPUTS
     defaults: dict  # the config section's default values (incl. C; `size` for clip methods)
-    features: Callable[[np.ndarray, dict], np.ndarray]  # (clip or flow_uv, section) -> vector
+    features: Callable  # (clip or flow_uv array, section) -> feature vector
     length: Callable[[dict], int]  # (section) -> len(features)
     paper_row: str | None = None  # its row in the method paper's tables (published.py)
     summary: str = field(default="", compare=False)  # one line for docs and --help

@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import scipy.fft
 
 DEFAULT_LOW_HZ = 0.5
 DEFAULT_HIGH_HZ = 20.0
@@ -65,7 +64,7 @@ def check_filter(
 
 def _ideal_band_mask(n_frames: int, fps: float, low_hz: float, high_hz: float) -> np.ndarray:
     """True for the rfft bins kept by the ideal filter (both signs of each: gain 1)."""
-    bin_freqs_hz = scipy.fft.rfftfreq(n_frames, d=1 / fps)
+    bin_freqs_hz = np.fft.rfftfreq(n_frames, d=1 / fps)  # = scipy.fft.rfftfreq
     return (bin_freqs_hz >= low_hz) & (bin_freqs_hz <= high_hz)
 
 
@@ -83,6 +82,10 @@ def column_bandpass(
         kept_bins = _ideal_band_mask(n_frames, fps, low_hz, high_hz)
         if kept_bins.sum() <= 3 * math.log2(n_frames):
             return _fourier_projection(n_frames, kept_bins)
+
+        # Imported here: SciPy's FFT module costs ~0.35 s to load, more than a short clip's
+        # EVM, and clips whose band keeps few bins never need it (the projection above).
+        import scipy.fft
 
         def ideal(columns: np.ndarray) -> np.ndarray:
             spectrum = scipy.fft.rfft(columns, axis=0)

@@ -35,6 +35,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
+def write_manifest(path: str | Path, samples: list[str], summaries: list[str]) -> None:
+    """A per-subject job's declared output, written last: the samples whose artifacts it
+    wrote. Its absence marks the job incomplete, so an interrupted subject is redone whole."""
+    rows = zip(samples, summaries, strict=True)
+    lines = ["sample\tsummary", *(f"{sample}\t{summary}" for sample, summary in rows)]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
 def param_key(tag: str, params: dict, upstream: str = "") -> str:
     """Readable tag + short hash of a stage's full parameters, chained from the upstream key.
 
@@ -45,11 +53,11 @@ def param_key(tag: str, params: dict, upstream: str = "") -> str:
     return f"{tag}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
-def save_npz(path: str | Path, **arrays) -> None:
-    """np.savez_compressed, atomically."""
+def save_npz(path: str | Path, compress: bool = True, **arrays) -> None:
+    """np.savez_compressed (or np.savez, compress=False), atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            (np.savez_compressed if compress else np.savez)(handle, **arrays)
 
 
 def load_npz(path: str | Path, *keys: str) -> dict:
@@ -58,7 +66,9 @@ def load_npz(path: str | Path, *keys: str) -> dict:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in keys}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        # A per-subject job's declared output is its manifest, not the per-sample files:
+        # Snakemake redoes the job only once the manifest is gone too.
         raise ValueError(
-            f"{path} is unreadable or incomplete ({error}); delete it and rerun the job "
-            "that makes it."
+            f"{path} is unreadable or incomplete ({error}); delete it (and the manifest "
+            "subjects/<subject>.tsv beside it, if any) and rerun the job that makes it."
         ) from error
