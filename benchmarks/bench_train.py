@@ -25,8 +25,8 @@ median over rounds of the paired ratio, the ratio of the fastest times is printe
     64, 2 threads, and speedup >= 1.5. torch.compile was measured and left out: 98 s of
     compilation per fold process and no faster a step afterwards (docs/training.md).
 (d) agreement: every LOSO fold of an easy 4-subject problem (class = direction of motion)
-    trained in fp32 and in the default precision; pooled accuracy and UF1 of each, and the
-    training loss per epoch of the first fold side by side.
+    trained in fp32 and in bf16 (at 32 px, where "auto" itself would keep fp32); pooled
+    accuracy and UF1 of each, and the training loss per epoch of the first fold side by side.
 (e) parallel folds: two 1-thread training processes at once against one 2-thread process,
     steps per second in total (what `threads:` of the train rule should be).
 The last line is `speedup X` of (c).
@@ -217,7 +217,7 @@ def compare_epoch(fit_set, val_set, repeats: int, config: TrainConfig, seed: int
     device = torch.device("cpu")
     n_classes = len(fit_set.classes)
     torch.manual_seed(seed)
-    precision = precisions.resolve(config.precision, device)
+    precision = precisions.resolve(config.precision, device, fit_set.flow_image.shape[-1])
     model = precision.prepare(MSCNN(config.streams, n_classes, config.dense_units).to(device))
     optimiser = sgd(model.parameters(), config)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scales_loss)
@@ -303,8 +303,8 @@ def compare_precision(
     }
     labels = torch.randint(0, len(CLASSES), (batch_size,), generator=generator).to(device)
     chosen = {
-        "fp32": precisions.resolve("fp32", device),
-        "default": precisions.resolve(config.precision, device),
+        "fp32": precisions.resolve("fp32", device, size),
+        "default": precisions.resolve(config.precision, device, size),
     }
     steps = {}
     for name, precision in chosen.items():
@@ -366,7 +366,7 @@ def agreement(threads: int, seed: int) -> dict:
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         paths = easy_shards(folder, 4, 6, 32, np.random.default_rng(seed))
-        for name in ("fp32", "auto"):
+        for name in ("fp32", "bf16"):  # explicit: "auto" keeps fp32 at 32 px
             config = TrainConfig.from_dict({**settings, "precision": name})
             start = time.perf_counter()
             folds = [
@@ -388,7 +388,7 @@ def step_loop(threads: int, steps: int, size: int, batch_size: int, queue) -> No
     """A process that trains `steps` default-precision steps on `threads` threads."""
     torch.set_num_threads(threads)
     config = TrainConfig(batch_size=batch_size)
-    precision = precisions.resolve(config.precision, torch.device("cpu"))
+    precision = precisions.resolve(config.precision, torch.device("cpu"), size)
     generator = torch.Generator().manual_seed(3)
     batch = {
         s: torch.rand(batch_size, STREAM_CHANNELS[s], size, size, generator=generator)
@@ -530,8 +530,8 @@ def report_agreement(args, config: TrainConfig) -> None:
             f"  {name} ({run['precision']}): pooled accuracy {run['accuracy']:.3f}, "
             f"UF1 {run['uf1']:.3f}, {run['seconds']:.1f} s"
         )
-    print("  first fold, training loss per epoch (fp32 | default):")
-    curves = itertools.zip_longest(result["fp32"]["loss"], result["auto"]["loss"])
+    print("  first fold, training loss per epoch (fp32 | bf16):")
+    curves = itertools.zip_longest(result["fp32"]["loss"], result["bf16"]["loss"])
     for epoch, losses in enumerate(curves, 1):  # None: that run had stopped early
         print(f"    {epoch}: " + " | ".join("-" if v is None else f"{v:.4f}" for v in losses))
 

@@ -15,17 +15,18 @@ from mer.learn import precision, train
 
 
 def test_fp32_never_autocasts_and_keeps_the_default_memory_format():
-    chosen = precision.resolve("fp32", torch.device("cpu"))
+    chosen = precision.resolve("fp32", torch.device("cpu"), 64)
     assert (chosen.name, chosen.dtype, chosen.channels_last) == ("fp32", None, False)
     with chosen.autocast():
         assert not torch.is_autocast_enabled("cpu")
 
 
-def test_auto_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+def test_auto_is_bf16_only_with_native_bf16_and_inputs_of_64_px(monkeypatch):
     monkeypatch.setattr(precision, "native_bf16", lambda: False)
-    assert precision.resolve("auto", torch.device("cpu")).name == "fp32"
+    assert precision.resolve("auto", torch.device("cpu"), 64).name == "fp32"
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
-    chosen = precision.resolve("auto", torch.device("cpu"))
+    assert precision.resolve("auto", torch.device("cpu"), 32).name == "fp32"  # slower there
+    chosen = precision.resolve("auto", torch.device("cpu"), 64)
     assert (chosen.dtype, chosen.channels_last) == (torch.bfloat16, True)
     assert not chosen.scales_loss  # bf16 has fp32's exponent range: no GradScaler
 

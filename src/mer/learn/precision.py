@@ -1,9 +1,10 @@
 """How a fold computes its training steps: the autocast dtype and the memory format.
 
 Measured by benchmarks/bench_train.py (docs/training.md, "Speed"): on a CPU with native
-bfloat16 (AVX512-BF16 or AMX) the 3-stream step at 64 px runs about 1.5x faster with bf16
-autocast and channels_last tensors than in fp32; channels_last alone gains nothing in fp32,
-and without native bf16 the emulated bf16 is slower, so "auto" keeps fp32 there.
+bfloat16 (AVX512-BF16 or AMX) the 3-stream step at 64 px runs 1.1-1.5x faster (noisy machine)
+with bf16 autocast and channels_last tensors than in fp32, but at 32 px it is slower (0.86x:
+the casts outweigh the small convolutions); channels_last alone gains nothing in fp32, and
+emulated bf16 is slower. So "auto" takes bf16 only with native bf16 and inputs >= 64 px.
 Evaluation (BatchNorm statistics aside) always runs in fp32: validation, the features the
 over-sampler sees and the test predictions do not depend on this setting's rounding.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 PRECISIONS = ("auto", "bf16", "fp32")
+BF16_MIN_PX = 64  # "auto" below this input size stays fp32 (measured slower in bf16)
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,9 @@ def native_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def resolve(name: str, device: torch.device) -> Precision:
+def resolve(name: str, device: torch.device, input_px: int) -> Precision:
     """The precision a setting means on a device: "auto" is fp16 AMP on CUDA, bf16 with
-    channels_last on a CPU with native bf16, else fp32."""
+    channels_last on a CPU with native bf16 for inputs of at least BF16_MIN_PX, else fp32."""
     if name not in PRECISIONS:
         raise ValueError(f"precision {name!r}: must be one of {PRECISIONS}")
     if name == "fp32":
@@ -63,6 +65,6 @@ def resolve(name: str, device: torch.device) -> Precision:
         if name == "bf16":
             return Precision("bf16", torch.bfloat16, True, "cuda")
         return Precision("fp16", torch.float16, True, "cuda")
-    if name == "bf16" or native_bf16():
+    if name == "bf16" or (native_bf16() and input_px >= BF16_MIN_PX):
         return Precision("bf16", torch.bfloat16, True, device.type)
     return Precision("fp32", None, False, device.type)

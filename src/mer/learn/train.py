@@ -198,7 +198,8 @@ def _seed_and_choose_device(seed: int, threads: int) -> torch.device:
 
 def _new_loop(data: split.FoldData, config: TrainConfig, seed: int, device) -> _Loop:
     """A freshly initialised model, its optimiser and the loader of the training rows."""
-    precision = resolve(config.precision, device)
+    input_px = getattr(data.fit_set, config.streams[0]).shape[-1]
+    precision = resolve(config.precision, device, input_px)
     model = precision.prepare(MSCNN(config.streams, data.n_classes, config.dense_units).to(device))
     optimiser = torch.optim.SGD(
         model.parameters(),
