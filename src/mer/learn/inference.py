@@ -16,7 +16,7 @@ from mer.learn.reader import ShardDataset
 
 @torch.no_grad()  # not inference_mode: the BatchNorm buffers it updates are trained with later
 def recalibrate_batchnorm(
-    model: MSCNN, dataset, device, rows: int, generator, precision: Precision | None = None
+    model: MSCNN, dataset, device, rows: int, generator, precision: Precision
 ) -> None:
     """Re-estimate BatchNorm running statistics for the current weights ("precise BN").
 
@@ -36,9 +36,6 @@ def recalibrate_batchnorm(
     )
     model.train()
     for batch in loader:
-        if precision is None:
-            model.features(to_device(batch, model.streams, device))
-            continue
         with precision.autocast():
             model.features(precision.inputs(batch, model.streams, device))
     for norm in norms:
