@@ -77,7 +77,15 @@ def cmd_train(args) -> int:
     # Another variant's checkpoint of this fold whose trunk (all but the head) is reused.
     trunk = torch.load(args.trunk, weights_only=True) if args.trunk else None
     result = train.train_fold(
-        args.shards, args.held_out, config, args.seed, args.threads, log, resume_path, trunk
+        args.shards,
+        args.held_out,
+        config,
+        args.seed,
+        args.threads,
+        log,
+        resume_path,
+        trunk,
+        args.resume_every,
     )
     result.fold["trunk_from"] = args.trunk
     with files.atomic_path(out / "history.csv") as tmp:
@@ -148,6 +156,14 @@ def register(verbs) -> None:
     p.add_argument("--config-json", default="{}", help="training parameters (JSON object)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--resume-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="save the epoch loop for a resume after an epoch once this many seconds have "
+        "passed since the last save (0: after every epoch; default 60)",
+    )
     p.add_argument(
         "--trunk",
         help="checkpoint.pt of this fold from a variant that differs only in the over-sampler "
