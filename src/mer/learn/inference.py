@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer.learn.model import MSCNN
-from mer.learn.precision import Precision
+from mer.learn.precision import Precision, to_device
 from mer.learn.reader import ShardDataset
 
 
@@ -41,10 +41,6 @@ def recalibrate_batchnorm(
     for norm in norms:
         norm.momentum = 0.1
     model.eval()
-
-
-def to_device(batch: dict, streams, device) -> dict:
-    return {s: batch[s].to(device, non_blocking=True) for s in streams}
 
 
 @torch.inference_mode()

@@ -41,10 +41,15 @@ class Precision:
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def inputs(self, batch: dict, streams, device) -> dict:
-        moved = {s: batch[s].to(device, non_blocking=True) for s in streams}
+        moved = to_device(batch, streams, device)
         if self.channels_last:
             return {s: x.contiguous(memory_format=torch.channels_last) for s, x in moved.items()}
         return moved
+
+
+def to_device(batch: dict, streams, device) -> dict:
+    """The batch's stream tensors on `device`, as stored (fp32, default memory format)."""
+    return {s: batch[s].to(device, non_blocking=True) for s in streams}
 
 
 def native_bf16() -> bool:
