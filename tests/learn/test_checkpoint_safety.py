@@ -5,14 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from test_interrupt import RESUMABLE, three_subjects  # noqa: F401 (fixture)
+from test_interrupt import ONE_EPOCH, three_subjects  # noqa: F401 (fixture)
 
 from mer.learn import inference, train
 from mer.learn.reader import ShardDataset
 
 
 def test_a_checkpoint_loads_weights_only_and_predicts_the_same(three_subjects, tmp_path):  # noqa: F811
-    config = train.TrainConfig.from_dict({**RESUMABLE, "max_epochs": 1, "head_epochs": 1})
+    config = train.TrainConfig.from_dict({**ONE_EPOCH, "head_epochs": 1})
     result = train.train_fold(three_subjects, "s1", config, 0, log=lambda _: None)
     torch.save(result.checkpoint, tmp_path / "checkpoint.pt")
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
@@ -35,7 +35,7 @@ def test_a_resume_file_carrying_code_is_refused_not_run(three_subjects, tmp_path
     resume = tmp_path / "resume.pt"
     torch.save({"fingerprint": Payload()}, resume)
     lines = []
-    config = train.TrainConfig.from_dict({**RESUMABLE, "max_epochs": 1, "head_epochs": 1})
+    config = train.TrainConfig.from_dict({**ONE_EPOCH, "head_epochs": 1})
     result = train.train_fold(three_subjects, "s1", config, 0, log=lines.append, resume_path=resume)
     assert not marker.exists()
     assert any("ignoring unreadable epoch checkpoint" in line for line in lines)
