@@ -20,7 +20,9 @@ rule motion_card:
         title=DATASET["name"],
     log:
         f"{LOGS}/motion_card/{{mask_key}}.log",
-    threads: 2
+    # One thread: with two it waited until no fold was training, then ran alone at the end
+    # of a run; with one it runs beside the last fold.
+    threads: 1
     conda:
         ENV
     shell:

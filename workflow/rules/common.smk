@@ -302,6 +302,13 @@ def register_experiment(name, overrides):
     return train_key
 
 
+def train_priority(wildcards):
+    """Costlier folds start first (more streams; a head refit on another variant's trunk is
+    cheap), so that a run does not end on one long fold while the other cores idle."""
+    run = TRAIN_RUNS[wildcards.train_key]
+    return 1 if run["trunk_from"] else 1 + len(run["train"]["streams"])
+
+
 def register_descriptor(name, method, settings):
     """A descriptor + LOSO SVM experiment: its features' key (chained from the raw clips, or
     from the flow of its chain) and its folds' key."""

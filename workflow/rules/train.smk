@@ -29,6 +29,9 @@ rule train:
     # 2-thread fold, and far more on a loaded machine (bench_train.py part e, docs/training.md).
     # `--set-threads train=N` changes it (results are deterministic per thread count).
     threads: 1
+    # Above the default 0 of every other job: folds start as soon as shards allow, longest
+    # first; short jobs (the motion card, evaluations) fill the cores the last folds leave.
+    priority: train_priority
     resources:
         mem_mb=4000,
         runtime=120,
