@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from mer.methods.hog3d import hog3d_features, hog3d_length
-from mer.methods.hoof import hoof_features, hoof_length
+from mer.methods.hoof import (
+    hoof_features,
+    hoof_length,
+    hoof_sequence_features,
+    hoof_sequence_histograms,
+    hoof_sequence_length,
+)
 from mer.methods.lbpsip import lbpsip_features, lbpsip_length
 from mer.methods.svm import loso_svm
 
@@ -178,6 +184,30 @@ def test_too_small_or_malformed_inputs_are_refused():
 def test_hoof_beats_chance_on_motion_direction():
     accuracy = loso_accuracy(direction_flow, lambda f: hoof_features(f, (2, 2), 8))
     assert accuracy > 0.8  # chance: 1/3
+
+
+def test_hoof_sequence_has_bins_per_block_and_segment():
+    rng = np.random.default_rng(0)
+    features = hoof_sequence_features(blob_clip(rng, 0), (2, 3), 8, 3)
+    assert features.shape == (hoof_sequence_length((2, 3), 8, 3),) == (3 * 6 * 8,)
+
+
+def test_hoof_sequence_keeps_each_segments_motion_in_its_own_bins():
+    # Six frame pairs, three segments: right, then down, then still.
+    flows = np.zeros((6, 12, 12, 2), np.float32)
+    flows[0:2, ..., 0] = 1.0  # right: theta 0, bin 4 of 8
+    flows[2:4, ..., 1] = 2.0  # down (+v): theta pi/2, the last bin
+    histograms = hoof_sequence_histograms(flows, (2, 2), 8, 3)
+    assert histograms.shape == (3, 4, 8)
+    assert np.allclose(histograms[0, :, 4], 1) and np.allclose(histograms[1, :, 7], 1)
+    assert not histograms[2].any()
+    with pytest.raises(ValueError, match="at least segments"):
+        hoof_sequence_histograms(flows[:2], (2, 2), 8, 3)
+
+
+def test_hoof_sequence_beats_chance_on_a_moving_blob():
+    accuracy = loso_accuracy(blob_clip, lambda c: hoof_sequence_features(c, (2, 2), 8, 2))
+    assert accuracy > 0.6
 
 
 def test_lbpsip_beats_chance_on_a_moving_blob():

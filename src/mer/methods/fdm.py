@@ -162,6 +162,20 @@ def fdm_cuboids(
     """(directions (segments, rows, columns, 2), strengths (segments, rows, columns)) of a
     (T, H, W) gray clip, uint8 or float on 0..255. size: working size (square; None keeps the
     clip). The rest as in the module doc; flow_params go to mer.preprocess.flow."""
+    flows = clip_flows(clip, size, flow_method, remove_head_motion, **flow_params)
+    return cuboid_directions(flows, blocks, segments)
+
+
+def clip_flows(
+    clip: np.ndarray,
+    size: int | None = DEFAULT_SIZE,
+    flow_method: str = DEFAULT_FLOW_METHOD,
+    remove_head_motion: bool = True,
+    **flow_params,
+) -> np.ndarray:
+    """(T - 1, H, W, 2) frame-to-frame flow of a (T, H, W) gray clip (uint8 or float on 0..255)
+    at `size` (None keeps the clip), each pair's median flow removed with remove_head_motion.
+    FDM and HOOF over the sequence (mer.methods.hoof) read it."""
     clip = np.asarray(clip)
     if clip.ndim != 3:
         raise ValueError(f"a clip is (T, H, W) gray; got shape {clip.shape}")
@@ -169,11 +183,11 @@ def fdm_cuboids(
         clip = clip.astype(np.float32)  # cv2.resize and the flow methods want float32
     clip = resize_clip(clip, size)
     if len(clip) < 2:
-        raise ValueError(f"FDM needs at least 2 frames for a flow; got {len(clip)}")
+        raise ValueError(f"a frame-to-frame flow needs at least 2 frames; got {len(clip)}")
     flows = frame_to_frame_flow(clip, flow_method, **flow_params)
     if remove_head_motion:
         flows = flows - np.median(flows, axis=(1, 2), keepdims=True)
-    return cuboid_directions(flows, blocks, segments)
+    return flows
 
 
 def fdm_features(

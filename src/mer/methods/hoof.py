@@ -14,12 +14,23 @@ Feature layout of `hoof_features`, for blocks=(rows, columns) and B bins:
 block by block (row-major), within a block bins from upward (theta = -pi/2) to downward motion.
 Mirroring the flow field left/right (x -> W-1-x, u -> -u) mirrors the block grid (column c ->
 columns-1-c) and leaves every block's bins as they are.
+
+HOOF over the frame sequence (`hoof_sequence_features`, the method `hoof_sequence`): the
+original describes every frame of a clip by the HOOF of its flow. Here the clip's
+frame-to-frame flow (mer.methods.fdm.clip_flows: DIS by default, each pair's median flow
+removed as for FDM) is binned the same way and histogrammed per block and per temporal segment
+(the frame pairs split evenly into `segments`, pooled within a segment):
+    length = segments * rows * columns * B                 (3 segments: 600)
+segment by segment, then as above. Pooling per segment stands in for the original's
+time-series model (a linear dynamical system per clip compared with Binet-Cauchy kernels),
+so that the shared linear SVM can classify it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mer.methods.fdm import DEFAULT_FLOW_METHOD, clip_flows, even_split
 from mer.methods.lbptop import block_histograms
 
 
@@ -47,3 +58,42 @@ def hoof_features(
     index, magnitude = hoof_bins(flow_uv, bins)
     histograms = block_histograms(index[None], tuple(blocks), bins, weights=magnitude[None])
     return histograms.astype(np.float32).ravel()
+
+
+def hoof_sequence_length(blocks: tuple[int, int] = (5, 5), bins: int = 8, segments: int = 3) -> int:
+    """Length of a `hoof_sequence_features` vector: segments x blocks x bins."""
+    return segments * hoof_length(blocks, bins)
+
+
+def hoof_sequence_histograms(
+    flows: np.ndarray, blocks: tuple[int, int] = (5, 5), bins: int = 8, segments: int = 3
+) -> np.ndarray:
+    """(segments, blocks, bins) HOOF of a flow volume (T', H, W, 2), pooled per segment of the
+    T' frame pairs; each block of each segment normalised to sum 1 (still: 0)."""
+    if bins < 2:
+        raise ValueError(f"HOOF needs at least 2 bins; got {bins}")
+    if flows.ndim != 4 or not 1 <= segments <= len(flows):
+        raise ValueError(
+            f"cannot split a flow volume of shape {flows.shape} into {segments} temporal "
+            f"segments: the clip needs at least segments + 1 = {segments + 1} frames"
+        )
+    bounds = even_split(len(flows), segments)
+    histograms = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        binned = [hoof_bins(flow_uv, bins) for flow_uv in flows[start:stop]]
+        index, magnitude = (np.stack(part) for part in zip(*binned, strict=True))
+        histograms.append(block_histograms(index, tuple(blocks), bins, weights=magnitude))
+    return np.stack(histograms)
+
+
+def hoof_sequence_features(
+    clip: np.ndarray,
+    blocks: tuple[int, int] = (5, 5),
+    bins: int = 8,
+    segments: int = 3,
+    flow_method: str = DEFAULT_FLOW_METHOD,
+) -> np.ndarray:
+    """HOOF over the frame sequence (float32) of a (T, H, W) gray clip at its own size; layout
+    in the module doc."""
+    flows = clip_flows(clip, None, flow_method)
+    return hoof_sequence_histograms(flows, blocks, bins, segments).astype(np.float32).ravel()

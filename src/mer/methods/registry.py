@@ -39,6 +39,8 @@ adaptive_svm_fold = _lazy("adaptive", "adaptive_svm_fold")
 fdm_features, fdm_length = _lazy("fdm", "fdm_features"), _lazy("fdm", "fdm_length")
 hog3d_features, hog3d_length = _lazy("hog3d", "hog3d_features"), _lazy("hog3d", "hog3d_length")
 hoof_features, hoof_length = _lazy("hoof", "hoof_features"), _lazy("hoof", "hoof_length")
+hoof_sequence_features = _lazy("hoof", "hoof_sequence_features")
+hoof_sequence_length = _lazy("hoof", "hoof_sequence_length")
 lbpsip_features = _lazy("lbpsip", "lbpsip_features")
 lbpsip_length = _lazy("lbpsip", "lbpsip_length")
 lbptop_features = _lazy("lbptop", "lbptop_features")
@@ -99,6 +101,25 @@ METHODS: dict[str, Method] = {
             lambda p: hoof_length(tuple(p["blocks"]), p["bins"]),
             paper_row="HOOF",
             summary="histograms of oriented optical flow (Chaudhry et al. 2009)",
+        ),
+        Method(
+            "hoof_sequence",
+            "clip",
+            {
+                "blocks": [5, 5],
+                "bins": 8,
+                "segments": 3,
+                "flow_method": "dis",
+                "C": 1.0,
+                "size": 64,
+            },
+            lambda clip, p: hoof_sequence_features(
+                clip, tuple(p["blocks"]), p["bins"], p["segments"], p["flow_method"]
+            ),
+            lambda p: hoof_sequence_length(tuple(p["blocks"]), p["bins"], p["segments"]),
+            # An option of the HOOF row, not a row of its own: `paper` runs `hoof`.
+            summary="HOOF of the frame-to-frame flow per temporal segment (Chaudhry et al.'s "
+            "per-frame form)",
         ),
         Method(
             "hog3d",
