@@ -21,7 +21,7 @@ rule motion_card:
     log:
         f"{LOGS}/motion_card/{{mask_key}}.log",
     # One thread: with two it waited until no fold was training, then ran alone at the end
-    # of a run; with one it runs beside the last fold.
+    # of a run; with one it runs beside a fold (measured: beside the first two).
     threads: 1
     conda:
         ENV
