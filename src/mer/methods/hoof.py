@@ -77,13 +77,17 @@ def hoof_sequence_histograms(
             f"cannot split a flow volume of shape {flows.shape} into {segments} temporal "
             f"segments: the clip needs at least segments + 1 = {segments + 1} frames"
         )
+    # Binning is per vector: the frame pairs stacked as rows of one field, then split back.
+    index, magnitude = (
+        x.reshape(flows.shape[:3]) for x in hoof_bins(flows.reshape(-1, *flows.shape[2:]), bins)
+    )
     bounds = even_split(len(flows), segments)
-    histograms = []
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        binned = [hoof_bins(flow_uv, bins) for flow_uv in flows[start:stop]]
-        index, magnitude = (np.stack(part) for part in zip(*binned, strict=True))
-        histograms.append(block_histograms(index, tuple(blocks), bins, weights=magnitude))
-    return np.stack(histograms)
+    return np.stack(
+        [
+            block_histograms(index[a:b], tuple(blocks), bins, weights=magnitude[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+    )
 
 
 def hoof_sequence_features(
