@@ -8,7 +8,8 @@ Everything is measured in this run, on synthetic data (the `mer` CLI must be on 
 1. a config with ~subjects x clips samples (CASME II: 255 samples, 26 subjects), the default
    experiments plus three variants (own alpha, own flow method, own learning rate); its
    samples table is generated once, then `snakemake -n` (rule all) is timed (median), and
-   the same at a quarter of the subjects as the in-run reference;
+   the same at a quarter of the subjects as the in-run reference, and `snakemake --version`
+   (Snakemake loading itself: no dry run of any workflow can be faster);
 2. preprocessing (evm -> flow -> masks -> shards, target all_shards) of base-subjects x k
    subjects for each scale k, timed after the dataset and samples table exist; printed as
    wall and CPU seconds (all processes), per sample, and as ratios to 1x (linear growth:
@@ -92,12 +93,23 @@ def dry_run(subjects: int, clips: int, repeats: int) -> tuple[int, int, float, f
         )
 
 
+def snakemake_startup_seconds(repeats: int) -> float:
+    """Median wall seconds of `snakemake --version` (imports Snakemake's CLI, no workflow)."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
 def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
     """The CASME II-sized dry run, and a quarter-sized one in the same run as its reference:
     the ratio says whether the cost grows with the jobs (and not faster)."""
     experiments = 3 + len(VARIANTS)
     quarter = dry_run(max(2, subjects // 4), clips, repeats)
     full = dry_run(subjects, clips, repeats)
+    startup = snakemake_startup_seconds(repeats)
     for name, (n, jobs, wall, cpu) in (("reference (1/4)", quarter), ("CASME II-sized", full)):
         print(
             f"dry run {name}: {n} samples, {experiments} experiments, {jobs} jobs: "
@@ -107,6 +119,11 @@ def dry_run_seconds(subjects: int, clips: int, repeats: int) -> None:
         f"dry run vs reference: jobs x{full[1] / quarter[1]:.2f}, "
         f"wall x{full[2] / quarter[2]:.2f}, CPU x{full[3] / quarter[3]:.2f}; "
         f"CASME II-sized wall / 2 s target: {full[2] / 2:.2f}"
+    )
+    # What no workflow can go below on this machine: Snakemake loading itself.
+    print(
+        f"Snakemake start-up alone (`snakemake --version`, no workflow): wall median "
+        f"{startup:.2f} s; the CASME II-sized dry run less it: {full[2] - startup:.2f} s"
     )
 
 
