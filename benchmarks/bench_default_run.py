@@ -61,8 +61,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
-        if (workdir / "results").exists():  # never delete anyone's results
-            raise SystemExit(f"{workdir / 'results'} exists: move or delete it, then rerun")
+        # A run starts from nothing, and nobody's results are deleted to get there.
+        if any(path.name != ".gitkeep" for path in (workdir / "results").glob("*")):
+            raise SystemExit(f"{workdir / 'results'} is not empty: move it away, then rerun")
         workdir.mkdir(parents=True, exist_ok=True)
         if workdir.resolve() != REPO:  # --workdir . runs it where a user does
             shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
