@@ -95,6 +95,26 @@ def test_nothing_to_do_after_a_complete_run(completed_tiny_run):
     assert planned_jobs(workdir) == {}
 
 
+@pytest.mark.parametrize(
+    "stage, pattern",
+    [
+        ("evm", "evm/*/subjects/*.tsv"),
+        ("flow", "flow/*/subjects/*.tsv"),
+        ("masks", "masks/*/subjects/*.tsv"),
+        ("shards", "shards/*/*.h5"),
+        ("lbptop_features", "features/*/subjects/*.tsv"),
+        ("train", "train/*/seed0/*/predictions.csv"),
+    ],
+)
+def test_one_subjects_artifact_can_be_named_and_rebuilt_alone(completed_tiny_run, stage, pattern):
+    # What a user types to redo one subject's stage: its output as the target, forced. Those
+    # jobs' params read the samples table (a checkpoint), which only works once an input
+    # function has read it: otherwise Snakemake refuses the whole command.
+    workdir, _ = completed_tiny_run
+    target = str(sorted((workdir / "results/synthetic").glob(pattern))[-1].relative_to(workdir))
+    assert planned_jobs(workdir, target, "--forcerun", target) == {stage: 1}
+
+
 def test_alpha_change_reruns_evm_and_downstream_only(completed_tiny_run):
     workdir, config = completed_tiny_run
     n = subject_count(workdir)

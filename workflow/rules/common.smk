@@ -196,6 +196,15 @@ def manifest(stage, key, subject):
     return f"{DATA_DIR}/{stage}/{key}/subjects/{subject}.tsv"
 
 
+def manifest_input(stage, key, wildcards):
+    """A subject's manifest as a job's input. The samples table is read here first: the jobs
+    taking one as input read the table in their params, which Snakemake allows only once an
+    input function has read the checkpoint (else naming such a job's output as the target,
+    with the checkpoint's job out of the DAG, is refused)."""
+    samples_version()
+    return manifest(stage, key, wildcards.subject)
+
+
 def subject_manifests(stage, key):
     return [manifest(stage, key, subject) for subject in all_subjects()]
 

@@ -10,7 +10,7 @@ def feature_input(wildcards):
     (preprocess.smk)."""
     run = FEATURE_RUNS[wildcards.features_key]
     if "flow_key" in run:
-        return manifest("flow", run["flow_key"], wildcards.subject)
+        return manifest_input("flow", run["flow_key"], wildcards)
     return [row["frames_dir"] for row in subject_rows(wildcards)]
 
 

@@ -43,7 +43,7 @@ rule evm:
 
 rule flow:
     input:
-        lambda wc: manifest("evm", FLOW_RUNS[wc.flow_key]["evm_key"], wc.subject),
+        lambda wc: manifest_input("evm", FLOW_RUNS[wc.flow_key]["evm_key"], wc),
     output:
         manifest("flow", "{flow_key}", "{subject}"),
     params:
@@ -70,8 +70,8 @@ rule flow:
 
 rule masks:
     input:
-        evm=lambda wc: manifest("evm", MASK_RUNS[wc.mask_key]["evm_key"], wc.subject),
-        flow=lambda wc: manifest("flow", MASK_RUNS[wc.mask_key]["flow_key"], wc.subject),
+        evm=lambda wc: manifest_input("evm", MASK_RUNS[wc.mask_key]["evm_key"], wc),
+        flow=lambda wc: manifest_input("flow", MASK_RUNS[wc.mask_key]["flow_key"], wc),
     output:
         manifest("masks", "{mask_key}", "{subject}"),
     params:

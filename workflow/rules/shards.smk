@@ -4,8 +4,8 @@
 rule shards:
     input:
         # The subject's per-sample flow and masks, by their jobs' manifests (preprocess.smk).
-        flow=lambda wc: manifest("flow", SHARD_RUNS[wc.shard_key]["flow_key"], wc.subject),
-        masks=lambda wc: manifest("masks", SHARD_RUNS[wc.shard_key]["mask_key"], wc.subject),
+        flow=lambda wc: manifest_input("flow", SHARD_RUNS[wc.shard_key]["flow_key"], wc),
+        masks=lambda wc: manifest_input("masks", SHARD_RUNS[wc.shard_key]["mask_key"], wc),
     output:
         f"{DATA_DIR}/shards/{{shard_key}}/{{subject}}.h5",
     params:
