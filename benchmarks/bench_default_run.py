@@ -3,11 +3,11 @@
     python benchmarks/bench_default_run.py [--cores 2] [--workdir DIR]
 
 Runs the default workflow in a temporary working directory (config.yaml copied from this
-checkout; the `mer` CLI must be on PATH), or in --workdir, which must hold no results/ (`.` in
-a fresh clone is what a new user runs), and reads every job's start and end from Snakemake's
-logs of this run (1-s resolution). Everything waits for the synthesis job, so the fastest
-any schedule of the same jobs can finish is its wall time plus the other jobs' seconds spread
-over the cores:
+checkout; the `mer` CLI must be on PATH), or in --workdir, which must hold no results/ and
+whose own config.yaml, if any, is used (`.` in a fresh clone is what a new user runs), and
+reads every job's start and end from Snakemake's logs of this run (1-s resolution). Everything
+waits for the synthesis job, so the fastest any schedule of the same jobs can finish is its
+wall time plus the other jobs' seconds spread over the cores:
 
     floor = synth seconds + (sum of the other jobs' seconds) / cores
 
@@ -65,7 +65,7 @@ def main() -> None:
         if any(path.name != ".gitkeep" for path in (workdir / "results").glob("*")):
             raise SystemExit(f"{workdir / 'results'} is not empty: move it away, then rerun")
         workdir.mkdir(parents=True, exist_ok=True)
-        if workdir.resolve() != REPO:  # --workdir . runs it where a user does
+        if not (workdir / "config.yaml").exists():  # a config already there is used as is
             shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
         command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
         command += ["-d", str(workdir), "--cores", str(args.cores)]

@@ -16,14 +16,14 @@ Everything is measured in this run, on the same machine:
    compute alone, so the ratio charges the workflow with everything else (process start-up,
    Snakemake, compressing and writing the artifacts and previews).
 
-The compute floor, what no workflow on this machine can beat, is measured too: --cores in-
-process runs at once, each on its share of the clips (cores that are all busy slow each other
-down, so this is above in-process CPU / cores). The last line is `overhead ratio X` = workflow
-wall / in-process wall. The workflow may use --cores N, the in-process run one core: CPU
-seconds are printed beside, and their ratio is the overhead as work done. `--snakefile` runs
-another checkout's workflow (e.g. main's, for a before/after; its `mer` must be the one on
-PATH). `--workdir` keeps the generated set there and reuses it next time (the preprocessing
-outputs are removed before each timed run).
+The compute floor, what no workflow on this machine can beat, is measured too: --cores
+in-process runs at once, each on its share of the clips (busy cores can slow each other down,
+so this can be above in-process CPU / cores; the machine's noise can also put it below). The
+last line is `overhead ratio X` = workflow wall / in-process wall. The workflow may use --cores
+N, the in-process run one core: CPU seconds are printed beside, and their ratio is the overhead
+as work done. `--snakefile` runs another checkout's workflow (e.g. main's, for a before/after;
+its `mer` must be the one on PATH). `--workdir` keeps the generated set there and reuses it
+next time (the preprocessing outputs are removed before each timed run).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def in_process(
 
 def in_parallel(workdir: Path, config: dict, cores: int) -> float:
     """Wall seconds of the in-process run split over `cores` processes running at once: the
-    compute floor on this machine, whose cores slow each other down when all are busy."""
+    compute floor on this machine, whose cores can slow each other down when all are busy."""
     from concurrent.futures import ProcessPoolExecutor
 
     start = time.perf_counter()
