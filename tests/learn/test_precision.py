@@ -11,6 +11,7 @@ import torch
 from test_train import FAST, QUICK, four_subjects, train_every_fold  # noqa: F401 (fixture)
 
 from conftest import REPO
+from mer import compute
 from mer.learn import precision, train
 
 
@@ -21,7 +22,8 @@ def test_fp32_never_autocasts_and_keeps_the_default_memory_format():
         assert not torch.is_autocast_enabled("cpu")
 
 
-def test_auto_is_bf16_only_with_native_bf16_and_inputs_of_64_px(monkeypatch):
+def test_auto_is_bf16_only_in_fast_mode_with_native_bf16_and_inputs_of_64_px(monkeypatch):
+    monkeypatch.setenv(compute.MODE_VARIABLE, "fast")
     monkeypatch.setattr(precision, "native_bf16", lambda: False)
     assert precision.resolve("auto", torch.device("cpu"), 64).name == "fp32"
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
@@ -31,13 +33,22 @@ def test_auto_is_bf16_only_with_native_bf16_and_inputs_of_64_px(monkeypatch):
     assert not chosen.scales_loss  # bf16 has fp32's exponent range: no GradScaler
 
 
+def test_portable_mode_computes_in_fp32_on_the_cpu_and_refuses_bf16(monkeypatch):
+    monkeypatch.setenv(compute.MODE_VARIABLE, "portable")
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert precision.resolve("auto", torch.device("cpu"), 64).name == "fp32"
+    with pytest.raises(ValueError, match="needs compute mode fast"):
+        precision.resolve("bf16", torch.device("cpu"), 64)
+
+
 def test_an_unknown_precision_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match="precision one of"):
         train.TrainConfig.from_dict({"precision": "fp8"})
 
 
 @pytest.mark.parametrize("setting, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
-def test_training_steps_compute_in_the_chosen_precision(four_subjects, setting, dtype):  # noqa: F811
+def test_training_steps_compute_in_the_chosen_precision(four_subjects, setting, dtype, monkeypatch):  # noqa: F811, E501
+    monkeypatch.setenv(compute.MODE_VARIABLE, "fast")  # bf16 on the CPU is fast mode's
     seen = set()
 
     def record(module, inputs, output):

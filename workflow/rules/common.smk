@@ -72,6 +72,10 @@ else:
     DATA_KEY = param_key(
         DATASET["loader"], {k: v for k, v in DATASET.items() if k not in ("name", "classes")}
     )
+# OpenCV computes on its AVX2 code (mer.compute.cap_opencv): the artifacts it makes from the
+# clips (crop, EVM, flows, and all they feed) carry that in their keys, so none made before
+# the cap is taken for one made after.
+OPENCV_SIMD = "avx2"
 # Each stage's runs, by key: the parameters and the upstream key. Experiments may override
 # any stage (alpha, flow method, ...), so several chains can coexist; rules look their
 # parameters up here by the key in the output path.
@@ -89,7 +93,8 @@ def settings_with(overrides):
 def register_chain(settings):
     """Keys of evm -> flow -> masks -> shards for these settings, each chained from the last."""
     evm = {**settings["evm"], "size": settings["preprocess"]["size"], "crop": CROP}
-    evm_key = param_key(f"{evm['mode']}-a{evm['alpha']:g}", evm, DATA_KEY)
+    evm_tag = f"{evm['mode']}-a{evm['alpha']:g}"
+    evm_key = param_key(evm_tag, {**evm, "simd": OPENCV_SIMD}, DATA_KEY)
     EVM_RUNS[evm_key] = evm
     # Hash the resolved parameters, so that `params: {}` and the defaults written out agree.
     method = settings["flow"]["method"]
@@ -302,7 +307,9 @@ def register_experiment(name, overrides):
     if method == "elrcn":
         return register_elrcn(name, settings["elrcn"])
     chain = register_chain(settings)
-    train_key = shared_key(param_key(name, settings["train"], chain["shards"]))
+    # The compute mode changes the bits, so a fold computed in the other mode is not reused.
+    keyed = {**settings["train"], "compute": config["compute"]}
+    train_key = shared_key(param_key(name, keyed, chain["shards"]))
     if train_key not in TRAIN_RUNS:
         trunk_from = trunk_owner(train_key, settings["train"], chain["shards"])
         TRAIN_RUNS[train_key] = dict(
@@ -324,7 +331,7 @@ def register_descriptor(name, method, settings):
     section = settings[method]
     if METHODS[method].inputs == "clip":
         # The raw clip (no magnification, no flow), cropped and resized as configured.
-        features_key = param_key(method, {**section, "crop": CROP}, DATA_KEY)
+        features_key = param_key(method, {**section, "crop": CROP, "simd": OPENCV_SIMD}, DATA_KEY)
         FEATURE_RUNS.setdefault(features_key, {"method": method, "params": section})
     else:  # the onset->apex flow artifact of the experiment's chain, shared with MSCNN
         flow_key = register_chain(settings)["flow"]
@@ -342,9 +349,9 @@ def register_descriptor(name, method, settings):
 def register_elrcn(name, section):
     """An ELRCN-TE experiment: its inputs' key (from the raw clips) and its folds' key."""
     inputs = {k: section[k] for k in ELRCN_INPUTS}
-    inputs_key = param_key("elrcn", {**inputs, "crop": CROP}, DATA_KEY)
+    inputs_key = param_key("elrcn", {**inputs, "crop": CROP, "simd": OPENCV_SIMD}, DATA_KEY)
     train = {k: v for k, v in section.items() if k not in ELRCN_INPUTS}
-    key = shared_key(param_key(name, train, inputs_key))
+    key = shared_key(param_key(name, {**train, "compute": config["compute"]}, inputs_key))
     ELRCN_RUNS.setdefault(
         key, {"experiment": name, "inputs_key": inputs_key, "inputs": inputs, "train": train}
     )

@@ -53,9 +53,11 @@ rule elrcn_train:
         inputs_dir=lambda wc: f"{DATA_DIR}/elrcn_inputs/{ELRCN_RUNS[wc.elrcn_key]['inputs_key']}",
         classes=",".join(DATASET["classes"]),
         train=lambda wc: json.dumps(ELRCN_RUNS[wc.elrcn_key]["train"], sort_keys=True),
+        compute=config["compute"],
     log:
         f"{LOGS}/elrcn_train/{{elrcn_key}}/seed{{seed}}/{{subject}}.log",
-    threads: 2
+    # Portable mode's math takes one thread (mer.compute), so a fold needs no more.
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
@@ -65,4 +67,4 @@ rule elrcn_train:
         "mer elrcn-train {params.out_dir} --held-out {wildcards.subject:q}"
         " --samples-tsv {input.table} --inputs-dir {params.inputs_dir}"
         " --classes {params.classes:q} --config-json {params.train:q}"
-        " --seed {wildcards.seed} --threads {threads} > {log} 2>&1"
+        " --seed {wildcards.seed} --threads {threads} --compute {params.compute} > {log} 2>&1"

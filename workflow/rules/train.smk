@@ -23,11 +23,12 @@ rule train:
         out_dir=lambda wc, output: os.path.dirname(output.predictions),
         train=lambda wc: json.dumps(TRAIN_RUNS[wc.train_key]["train"], sort_keys=True),
         trunk=lambda wc, input: f"--trunk {input.trunk}" if input.trunk else "",
+        compute=config["compute"],
     log:
         f"{LOGS}/train/{{train_key}}/seed{{seed}}/{{subject}}.log",
     # One thread per fold: two 1-thread folds at once train more samples per second than one
-    # 2-thread fold, and far more on a loaded machine (bench_train.py part e, docs/training.md).
-    # `--set-threads train=N` changes it (results are deterministic per thread count).
+    # 2-thread fold (bench_train.py part e, docs/training.md). More threads (`--set-threads
+    # train=N`) serve only `compute: fast`; portable mode's math takes one, whatever N is.
     threads: 1
     # Above the default 0 of every other job: folds start as soon as shards allow, longest
     # first; short jobs (the motion card, evaluations) fill the cores the last folds leave.
@@ -40,7 +41,7 @@ rule train:
     shell:
         "mer train {params.out_dir} --held-out {wildcards.subject:q} --shards {input.shards}"
         " --config-json {params.train:q} --seed {wildcards.seed} --threads {threads}"
-        " {params.trunk} > {log} 2>&1"
+        " --compute {params.compute} {params.trunk} > {log} 2>&1"
 
 
 rule train_all:

@@ -1,5 +1,5 @@
 """`mer` verbs of the evaluation stage: score an experiment's folds, the summary,
-training curves, sweep plots.
+training curves, sweep plots, the comparison of two results folders.
 
 Each verb reads files, calls the stage's functions and writes its outputs atomically; heavy
 modules are imported inside the verb, so `mer --help` stays fast."""
@@ -78,6 +78,15 @@ def cmd_plot_sweep(args) -> int:
     return 0
 
 
+def cmd_compare_results(args) -> int:
+    from mer.evaluation import provenance
+
+    report = provenance.compare_results(args.first, args.second)
+    print("\n".join(provenance.comparison_lines(report, args.first, args.second)))
+    same = report["compared"] and not report["differing"] and not report["fingerprint_differs"]
+    return 0 if same else 1
+
+
 def register(verbs) -> None:
     """Add this stage's verbs to the `mer` command's subparsers."""
     p = verbs.add_parser("plot-history", help="training curves of the folds of an experiment")
@@ -150,3 +159,14 @@ def register(verbs) -> None:
     )
     p.add_argument("--out-tsv", default=None, help="also write the plotted values as a table")
     p.set_defaults(func=cmd_plot_sweep)
+
+    p = verbs.add_parser(
+        "compare-results",
+        help="two results folders fold by fold: same predictions? same compute fingerprint?",
+        description="Pairs the folds' predictions.csv and history.csv (less its seconds) of two "
+        "results folders (e.g. results/synthetic of two machines) by path, compares their "
+        "content and the fingerprint fields that decide the bits; exit 0 only if all agree.",
+    )
+    p.add_argument("first")
+    p.add_argument("second")
+    p.set_defaults(func=cmd_compare_results)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mer.evaluation import provenance
 from mer.evaluation.figures import plot_confusion, plot_per_class_f1
 from mer.evaluation.metrics import (
     DEFINITIONS,
@@ -53,19 +54,9 @@ def read_predictions(
     tables = []
     for seed, seed_dir in sorted(seed_dirs.items()):
         seed_dir = Path(seed_dir)
-        if subjects is None:
-            if not seed_dir.is_dir():
-                raise ValueError(f"seed {seed}: {seed_dir} is not a directory")
-            fold_dirs = sorted(
-                p for p in seed_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-            )
-            if not fold_dirs:
-                raise ValueError(f"seed {seed}: {seed_dir} holds no fold directory")
-        else:
-            fold_dirs = [seed_dir / str(subject) for subject in subjects]
         seed_tables = [
             _read_fold(fold_dir / "predictions.csv", fold_dir.name, classes)
-            for fold_dir in fold_dirs
+            for fold_dir in _fold_dirs(seed, seed_dir, subjects)
         ]
         seed_table = pd.concat(seed_tables, ignore_index=True)
         duplicated = seed_table["sample"].duplicated(keep=False)
@@ -80,6 +71,18 @@ def read_predictions(
     if not tables:
         raise ValueError("no seed directory given")
     return pd.concat(tables, ignore_index=True)
+
+
+def _fold_dirs(seed: int, seed_dir: Path, subjects: list[str] | None) -> list[Path]:
+    """A seed's fold directories: one per expected subject, else every sub-directory."""
+    if subjects is not None:
+        return [seed_dir / str(subject) for subject in subjects]
+    if not seed_dir.is_dir():
+        raise ValueError(f"seed {seed}: {seed_dir} is not a directory")
+    fold_dirs = sorted(p for p in seed_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not fold_dirs:
+        raise ValueError(f"seed {seed}: {seed_dir} holds no fold directory")
+    return fold_dirs
 
 
 def _read_fold(path: Path, held_out: str, classes: list[str] | None) -> pd.DataFrame:
@@ -279,7 +282,7 @@ def evaluate_experiment(
     """Read, score and write one experiment's predictions into out_dir:
 
     metrics.json (pooled scores per seed and mean ± std across seeds; the mean of per-subject
-    scores, under its own key; sample and fold counts), per_class.csv and per_subject.csv
+    scores, under its own key; sample and fold counts; the folds' compute fingerprints), per_class.csv and per_subject.csv
     (every seed, with a seed column), confusion.csv and confusion_normalised.csv (counts
     summed over seeds, each sample counted once per seed; the normalised rows are then the
     mean over seeds of the per-seed row shares), confusion.png, per_class_f1.png.
@@ -295,7 +298,12 @@ def evaluate_experiment(
             raise ValueError(f"predicted samples {unknown[:5]} are not in the samples table")
         predictions["dataset"] = predictions["sample"].map(databases)
     scores = score_experiment(predictions, classes, experiment)
-    metrics = scores.metrics
+    fold_dirs = [
+        fold_dir
+        for seed, seed_dir in sorted(seed_dirs.items())
+        for fold_dir in _fold_dirs(seed, Path(seed_dir), subjects)
+    ]
+    metrics = dict(scores.metrics, compute=provenance.fold_fingerprints(fold_dirs))
     files.write_text_atomic(
         out_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n"
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mer.evaluation import provenance
 from mer.evaluation.claims import claims_markdown
 from mer.evaluation.metrics import HEADLINE_METRICS, SUBJECT_METRICS
 from mer.evaluation.published import published_markdown
@@ -96,6 +97,7 @@ def summary(
         cells = [mean_std(subject_mean[name]) for name in SUBJECT_METRICS]
         lines.append(f"| {experiment} | " + " | ".join(cells) + " |")
 
+    lines += provenance.compute_lines(metrics_by_experiment)
     lines += _per_database_markdown(metrics_by_experiment)
     lines += claims_markdown(metrics_by_experiment)
     if published:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mer.arguments import class_list
+from mer import compute
 
 
 def cmd_shards(args) -> int:
@@ -59,6 +60,7 @@ def cmd_shards(args) -> int:
 
 
 def cmd_train(args) -> int:
+    compute.select(args.compute)  # before torch is imported
     import torch
 
     from mer.learn import train
@@ -70,6 +72,7 @@ def cmd_train(args) -> int:
         print(line, flush=True)  # epoch lines show the progress in the rule's log
 
     log(f"fold: held-out subject {args.held_out}, seed {args.seed}, {config}")
+    log(f"compute: {compute.mode()} mode (math threads {compute.math_threads(args.threads)})")
     out = Path(args.out_dir)
     # Undeclared in the rule, so Snakemake keeps it when it cleans up a killed job's outputs:
     # rerunning the job continues after the last finished epoch.
@@ -103,11 +106,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    compute.select(args.compute)  # before torch is imported
     import cv2
+    import torch
 
     from mer.learn import predict
 
     cv2.setNumThreads(args.threads)
+    torch.set_num_threads(compute.math_threads(args.threads))
     checkpoint = predict.load_checkpoint(args.model)
     result = predict.predict_clip(
         args.clip_dir,
@@ -121,7 +127,7 @@ def cmd_predict(args) -> int:
     for warning in result["warnings"]:
         print(f"mer predict: warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps(dict(result, checkpoint=args.model), indent=2))
+        print(json.dumps(dict(result, checkpoint=args.model, compute=compute.mode()), indent=2))
         return 0
     spotted = " (spotted)" if result["apex_spotted"] else ""
     print(
@@ -169,6 +175,7 @@ def register(verbs) -> None:
         help="checkpoint.pt of this fold from a variant that differs only in the over-sampler "
         "or head_epochs: its trained trunk is reused and only the head is refitted",
     )
+    compute.add_argument(p)
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser(
@@ -186,4 +193,5 @@ def register(verbs) -> None:
     p.add_argument("--offset", type=int, default=None, help="frame number; default: last")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--threads", type=int, default=1)
+    compute.add_argument(p)
     p.set_defaults(func=cmd_predict)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mer import compute
+
 PRECISIONS = ("auto", "bf16", "fp32")
 BF16_MIN_PX = 64  # "auto" below this input size stays fp32 (measured slower in bf16)
 
@@ -60,11 +62,18 @@ def native_bf16() -> bool:
 
 
 def resolve(name: str, device: torch.device, input_px: int) -> Precision:
-    """The precision a setting means on a device: "auto" is fp16 AMP on CUDA, bf16 with
-    channels_last on a CPU with native bf16 for inputs of at least BF16_MIN_PX, else fp32."""
+    """The precision a setting means on a device: "auto" is fp16 AMP on CUDA, fp32 on a CPU in
+    portable mode, and in fast mode bf16 with channels_last on a CPU with native bf16 for
+    inputs of at least BF16_MIN_PX, else fp32."""
     if name not in PRECISIONS:
         raise ValueError(f"precision {name!r}: must be one of {PRECISIONS}")
-    if name == "fp32":
+    portable_cpu = device.type == "cpu" and compute.mode() == "portable"
+    if name == "bf16" and portable_cpu:
+        raise ValueError(
+            "train.precision bf16 on the CPU needs compute mode fast (config `compute: fast`): "
+            "bf16 kernels differ between CPUs, so portable mode computes in fp32"
+        )
+    if name == "fp32" or portable_cpu:
         return Precision("fp32", None, False, device.type)
     if device.type == "cuda":
         if name == "bf16":

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from mer import __version__
+from mer import compute
 
 
 def fold_fingerprint(shard_paths, held_out: str, config, seed: int) -> dict:
@@ -26,6 +27,8 @@ def fold_fingerprint(shard_paths, held_out: str, config, seed: int) -> dict:
             [str(path), os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in shard_paths
         ),
         "mer_version": __version__,
+        # A loop computed in another mode (other kernels or threads) is not continued.
+        "compute": compute.mode(),
     }
 
 

@@ -22,6 +22,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__
+from mer import compute
 from mer.learn import head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
 from mer.learn.precision import PRECISIONS, Precision, resolve
@@ -120,10 +121,11 @@ class FoldResult:
 
 
 def choose_device(threads: int) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    torch.set_num_threads(threads)
-    return torch.device("cpu")
+    """CUDA if present, else the CPU; with the compute mode's settings applied
+    (mer.compute: portable math runs on a fixed number of threads)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    compute.configure(device, threads)
+    return device
 
 
 @dataclass
@@ -190,12 +192,10 @@ def train_fold(
 
 
 def _seed_and_choose_device(seed: int, threads: int) -> torch.device:
-    """The device, with every global random state seeded (and deterministic algorithms on CPU)."""
+    """The device, with every global random state seeded."""
     device = choose_device(threads)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
     return device
 
 
@@ -427,6 +427,7 @@ def _fold_record(
         "seed": seed,
         "device": device.type,
         "precision": loop.precision.name,
+        "compute": compute.fingerprint(device, loop.precision.name),
         "train_subjects": sorted(data.fit_subjects),
         "validation_subjects": sorted(data.val_subjects),
         "test_subjects": [data.held_out],

@@ -36,6 +36,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
+from mer import compute
 from mer.learn import split
 from mer.learn.model import resnet18_trunk
 from mer.learn.predictions import predictions_table
@@ -204,6 +205,7 @@ def train_elrcn_fold(
     fit_subjects, val_subjects, notes = _split(table, held_out, classes, settings, seed)
     torch.manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    compute.configure(device, torch.get_num_threads())
     fit_set, val_set, test_set = (
         _sequence_set(table, inputs_by_sample, role_subjects)
         for role_subjects in (fit_subjects, val_subjects, [held_out])
@@ -224,6 +226,7 @@ def train_elrcn_fold(
             "best_epoch": best_epoch,
             "class_weights": [float(w) for w in weights],
             "notes": notes,
+            "compute": compute.fingerprint(device, "fp32"),
         }
     )
     return predictions, pd.DataFrame(history), fold

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from mer.arguments import class_list
+from mer import compute
 
 
 def cmd_elrcn_inputs(args) -> int:
@@ -42,6 +43,7 @@ def cmd_elrcn_inputs(args) -> int:
 
 
 def cmd_elrcn_train(args) -> int:
+    compute.select(args.compute)  # before torch computes
     import torch
 
     from mer.data.frames import DataError
@@ -49,7 +51,7 @@ def cmd_elrcn_train(args) -> int:
     from mer.methods import elrcn
     from mer.store import files
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # the math's share: mer.compute
     settings = elrcn.ElrcnSettings.from_dict(json.loads(args.config_json))
     samples = read_samples(args.samples_tsv)
     unknown = sorted(set(samples["label"]) - set(args.classes))
@@ -107,4 +109,5 @@ def register(verbs) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config-json", default="{}", help="ElrcnSettings overrides (JSON)")
     p.add_argument("--threads", type=int, default=1)
+    compute.add_argument(p)
     p.set_defaults(func=cmd_elrcn_train)
