@@ -36,11 +36,16 @@ The last line is `speedup X` of (c).
 
 from __future__ import annotations
 
+import os
+
+# The speed levers measured here (bf16, AMX, threads) are fast mode's (mer.compute);
+# benchmarks/bench_compute.py measures portable mode against it.
+os.environ.setdefault("MER_COMPUTE", "fast")
+
 import argparse
 import copy
 import itertools
 import multiprocessing
-import os
 import sys
 import tempfile
 import time

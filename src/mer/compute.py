@@ -62,7 +62,7 @@ def select(requested: str | None = None) -> str:
         raise ValueError(f"compute mode {requested!r}: must be one of {MODES}")
     if requested == "portable":
         os.environ.update(PORTABLE_ENV)
-    elif mode() == "portable":  # undo what portable set here or in a parent mer process
+    else:  # undo what portable set here or in a parent mer process
         for name, value in PORTABLE_ENV.items():
             if os.environ.get(name) == value:
                 del os.environ[name]
@@ -227,4 +227,3 @@ def described(record: dict) -> str:
         f"{record['precision']}, torch {record['torch']}, oneDNN {record.get('onednn')}, "
         f"MKL {record.get('mkl')}, mer {record['mer']}{commit}"
     )
-

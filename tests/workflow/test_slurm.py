@@ -1,5 +1,6 @@
-"""The tiny configuration submitted to a real single-node SLURM (.ci/slurm-up) gives the same
-predictions and metrics as a local run. Skips where SLURM cannot be started (not root, no apt)."""
+"""The tiny configuration submitted to a real single-node SLURM (.ci/slurm-up), with the
+profile's own thread settings, gives the same predictions and metrics as a local run. Skips
+where SLURM cannot be started (not root, no apt)."""
 
 import os
 import shutil
@@ -67,6 +68,9 @@ def test_tiny_run_on_slurm_matches_the_local_run(slurm_cluster, completed_tiny_r
     # All subjects' preprocessing chains went as one group submission (profiles/slurm-ci
     # group-components).
     assert sum("group_preprocess" in line for line in submitted) == 1, submitted
+    # The profile gives a fold 2 threads, the local run 1: portable mode must not care.
+    train_jobs = [block.split("\n\n")[0] for block in log.split("rule train:")[1:]]
+    assert train_jobs and all("threads: 2" in job for job in train_jobs), train_jobs[:1]
 
     predictions = outputs(cluster, "predictions.csv")
     assert len(predictions) >= 2

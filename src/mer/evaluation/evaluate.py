@@ -282,10 +282,11 @@ def evaluate_experiment(
     """Read, score and write one experiment's predictions into out_dir:
 
     metrics.json (pooled scores per seed and mean ± std across seeds; the mean of per-subject
-    scores, under its own key; sample and fold counts; the folds' compute fingerprints), per_class.csv and per_subject.csv
-    (every seed, with a seed column), confusion.csv and confusion_normalised.csv (counts
-    summed over seeds, each sample counted once per seed; the normalised rows are then the
-    mean over seeds of the per-seed row shares), confusion.png, per_class_f1.png.
+    scores, under its own key; sample and fold counts; the folds' compute fingerprints),
+    per_class.csv and per_subject.csv (every seed, with a seed column), confusion.csv and
+    confusion_normalised.csv (counts summed over seeds, each sample counted once per seed; the
+    normalised rows are then the mean over seeds of the per-seed row shares), confusion.png,
+    per_class_f1.png.
     `databases` (sample -> source database, from samples.tsv) adds per_database scores to
     metrics.json when the samples come from several databases.
     Returns the metrics.json content.

@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from mer.arguments import class_list
 from mer import compute
+from mer.arguments import class_list
 
 
 def cmd_shards(args) -> int:

@@ -11,8 +11,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from mer import __version__
-from mer import compute
+from mer import __version__, compute
 
 
 def fold_fingerprint(shard_paths, held_out: str, config, seed: int) -> dict:

@@ -21,8 +21,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from mer import __version__
-from mer import compute
+from mer import __version__, compute
 from mer.learn import head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
 from mer.learn.precision import PRECISIONS, Precision, resolve

@@ -10,8 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from mer.arguments import class_list
 from mer import compute
+from mer.arguments import class_list
 
 
 def cmd_elrcn_inputs(args) -> int:

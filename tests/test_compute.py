@@ -1,0 +1,73 @@
+"""The compute modes: what each sets for torch and OpenCV before they load, and the
+fingerprint fields that decide whether two results can agree bit for bit."""
+
+import pytest
+
+from mer import compute
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in [*compute.PORTABLE_ENV, compute.MODE_VARIABLE, "OPENCV_CPU_DISABLE"]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_portable_caps_the_kernels_and_fast_undoes_it(clean_environment):
+    import os
+
+    assert compute.select() == "portable"  # the default
+    assert {k: os.environ[k] for k in compute.PORTABLE_ENV} == compute.PORTABLE_ENV
+    assert compute.math_threads(8) == compute.PORTABLE_THREADS
+    assert compute.select("fast") == "fast"
+    assert not set(compute.PORTABLE_ENV) & set(os.environ)
+    assert compute.math_threads(8) == 8
+
+
+def test_fast_keeps_kernel_choices_a_user_made(clean_environment):
+    import os
+
+    clean_environment.setenv("ATEN_CPU_CAPABILITY", "avx512")
+    compute.select("fast")
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx512"
+
+
+def test_an_unknown_mode_is_refused(clean_environment):
+    with pytest.raises(ValueError, match="portable"):
+        compute.select("turbo")
+
+
+def test_opencv_is_kept_off_avx512_only_where_the_cpu_has_it(clean_environment):
+    import os
+
+    compute.cap_opencv()
+    disabled = os.environ.get("OPENCV_CPU_DISABLE")
+    assert (disabled is not None) == ("avx512f" in compute.cpu_flags())
+    clean_environment.setenv("OPENCV_CPU_DISABLE", "")  # a user's own choice stays
+    compute.cap_opencv()
+    assert os.environ["OPENCV_CPU_DISABLE"] == ""
+
+
+RECORD = {
+    "mode": "portable", "cpu_family": "x86-64-avx2", "cpu_model": "A", "kernel_isa": "AVX2",
+    "device": "cpu", "threads": 1, "precision": "fp32", "torch": "2.14.1", "onednn": "3.12.0",
+    "mkl": "2024.2", "mer": "0.1.0", "commit": "abc", "cuda": None, "cudnn": None,
+}  # fmt: skip
+
+
+def test_portable_results_compare_by_cpu_family_not_model():
+    other_cpu = {**RECORD, "cpu_model": "B", "threads": 4}
+    assert compute.comparable_key(other_cpu) == compute.comparable_key(RECORD)
+    assert compute.comparable_key({**RECORD, "torch": "2.15.0"}) != compute.comparable_key(RECORD)
+
+
+def test_fast_results_compare_only_on_the_same_cpu_model_and_threads():
+    fast = {**RECORD, "mode": "fast", "kernel_isa": "AVX512"}
+    assert compute.comparable_key({**fast, "cpu_model": "B"}) != compute.comparable_key(fast)
+    assert compute.comparable_key({**fast, "threads": 2}) != compute.comparable_key(fast)
+
+
+def test_the_description_names_mode_machine_and_libraries():
+    text = compute.described(RECORD)
+    for part in ("portable mode", "x86-64-avx2", "AVX2", "torch 2.14.1", "oneDNN 3.12.0", "abc"):
+        assert part in text
