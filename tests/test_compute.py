@@ -71,3 +71,21 @@ def test_the_description_names_mode_machine_and_libraries():
     text = compute.described(RECORD)
     for part in ("portable mode", "x86-64-avx2", "AVX2", "torch 2.14.1", "oneDNN 3.12.0", "abc"):
         assert part in text
+
+
+def test_portable_mode_on_cuda_sets_the_deterministic_modes(clean_environment):
+    """The CUDA branch, run on the CPU machine (nothing is computed on the device)."""
+    import torch
+
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    try:
+        compute.select("portable")
+        compute.configure(torch.device("cuda"), 4)
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled()
+        compute.select("fast")
+        compute.configure(torch.device("cuda"), 4)
+        assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+        compute.select("portable")
