@@ -16,6 +16,7 @@ Chunks hold up to 64 rows (a training batch) of one array, compressed with gzip 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 from contextlib import contextmanager
@@ -70,7 +71,10 @@ def write_shard(
     )
     if warning := low_space_warning(path, uncompressed):
         print(f"mer shards: {warning}", file=sys.stderr, flush=True)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as shard:
+    # Built in memory, then written by Python: HDF5 writing to a full disk itself crashes
+    # (SIGSEGV while closing), a plain write fails with ENOSPC and a message.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as shard:
         for name in IMAGE_ARRAYS:
             stacked = np.stack([sample_variants[i][aug][name] for aug, i in rows])
             shard.create_dataset(
@@ -95,6 +99,8 @@ def write_shard(
             inputs=json.dumps(inputs, sort_keys=True),
             augmentations=json.dumps({i: list(a) for i, a in enumerate(AUGMENTATIONS)}),
         )
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buffer.getbuffer())
 
 
 @contextmanager
