@@ -78,6 +78,23 @@ def report(folder: Path) -> Path:  # as evaluation.summary.write_summary writes 
     return path
 
 
+def subject_shards(folder: Path, subjects=("s1", "s2", "s3")) -> list[Path]:
+    """Three subjects' shards of three classes (random fields) to train a fold on."""
+    from mer.learn import augment, shards
+
+    paths = []
+    for n, subject in enumerate(subjects):
+        samples = [f"{subject}_c{i}" for i in range(3)]
+        variants = [augment.variants(_array(20 + 3 * n + i, (48, 48, 2)) - 0.5,
+                                     (_array(40 + 3 * n + i, (48, 48)) * 255).astype(np.uint8), 32)
+                    for i in range(3)]  # fmt: skip
+        paths.append(folder / f"{subject}.h5")
+        shards.write_shard(
+            paths[-1], subject, samples, [0, 1, 2], variants, ["a", "b", "c"], {}, {}
+        )
+    return paths
+
+
 WRITERS = {f.__name__: f for f in (evm, flow, masks, shard, checkpoint, resume, report)}
 
 
