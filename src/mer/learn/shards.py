@@ -69,38 +69,40 @@ def write_shard(
     uncompressed = sum(
         v[name].nbytes for vs in sample_variants for v in vs for name in IMAGE_ARRAYS
     )
-    if warning := low_space_warning(path, uncompressed):
+    warning = low_space_warning(path, uncompressed)
+    if warning:
         print(f"mer shards: {warning}", file=sys.stderr, flush=True)
-    # Built in memory, then written by Python: HDF5 writing to a full disk itself crashes
-    # (SIGSEGV while closing), a plain write fails with ENOSPC and a message.
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as shard:
-        for name in IMAGE_ARRAYS:
-            stacked = np.stack([sample_variants[i][aug][name] for aug, i in rows])
-            shard.create_dataset(
-                name,
-                data=stacked,
-                compression="gzip",
-                compression_opts=1,
-                chunks=(min(CHUNK_ROWS, len(rows)),) + stacked.shape[1:],
-            )
-        shard["label"] = np.array([labels[i] for _, i in rows], np.int16)
-        shard["sample"] = np.array([samples[i] for _, i in rows], dtype=h5py.string_dtype())
-        shard["subject"] = np.array([subject] * len(rows), dtype=h5py.string_dtype())
-        shard["augmentation"] = np.array([aug for aug, _ in rows], np.int8)
-        shard.attrs.update(
-            format=FORMAT,
-            subject=subject,
-            classes=json.dumps(classes),
-            rows=len(rows),
-            params=json.dumps(params, sort_keys=True, default=str),
-            mer_version=__version__,
-            opencv_version=cv2.__version__,
-            inputs=json.dumps(inputs, sort_keys=True),
-            augmentations=json.dumps({i: list(a) for i, a in enumerate(AUGMENTATIONS)}),
-        )
+    # HDF5 crashes (SIGSEGV) when the disk fills under it: where it might, the shard is built
+    # in memory and written by Python, which fails with ENOSPC and a message.
+    buffer = io.BytesIO() if warning else None
     with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buffer.getbuffer())
+        with h5py.File(tmp if buffer is None else buffer, "w") as shard:
+            for name in IMAGE_ARRAYS:
+                stacked = np.stack([sample_variants[i][aug][name] for aug, i in rows])
+                shard.create_dataset(
+                    name,
+                    data=stacked,
+                    compression="gzip",
+                    compression_opts=1,
+                    chunks=(min(CHUNK_ROWS, len(rows)),) + stacked.shape[1:],
+                )
+            shard["label"] = np.array([labels[i] for _, i in rows], np.int16)
+            shard["sample"] = np.array([samples[i] for _, i in rows], dtype=h5py.string_dtype())
+            shard["subject"] = np.array([subject] * len(rows), dtype=h5py.string_dtype())
+            shard["augmentation"] = np.array([aug for aug, _ in rows], np.int8)
+            shard.attrs.update(
+                format=FORMAT,
+                subject=subject,
+                classes=json.dumps(classes),
+                rows=len(rows),
+                params=json.dumps(params, sort_keys=True, default=str),
+                mer_version=__version__,
+                opencv_version=cv2.__version__,
+                inputs=json.dumps(inputs, sort_keys=True),
+                augmentations=json.dumps({i: list(a) for i, a in enumerate(AUGMENTATIONS)}),
+            )
+        if buffer is not None:
+            Path(tmp).write_bytes(buffer.getbuffer())
 
 
 @contextmanager
