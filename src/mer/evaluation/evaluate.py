@@ -100,6 +100,12 @@ def _read_fold(path: Path, held_out: str, classes: list[str] | None) -> pd.DataF
         raise ValueError(f"{path} has no prediction rows")
     if table[list(PREDICTION_COLUMNS)].isna().any().any():
         raise ValueError(f"{path} has empty cells in {list(PREDICTION_COLUMNS)}")
+    probabilities = table.filter(regex="^p_").apply(pd.to_numeric, errors="coerce")
+    if not np.isfinite(probabilities.to_numpy(float)).all():
+        raise ValueError(
+            f"{path} has NaN or infinite class probabilities: the fold of subject {held_out!r} "
+            "diverged; rerun it with a lower train.learning_rate (its log names the epoch)"
+        )
     others = sorted(set(table["subject"]) - {held_out})
     if others:
         raise ValueError(

@@ -202,6 +202,14 @@ def across_seeds(per_seed: dict[int, dict], metric_names=HEADLINE_METRICS) -> di
     summary = {}
     for name in metric_names:
         values = np.array([float(per_seed[seed][name]) for seed in sorted(per_seed)])
+        if not np.isfinite(values).all():  # never average a NaN into a headline number
+            bad = [
+                seed for seed, v in zip(sorted(per_seed), values, strict=True) if not np.isfinite(v)
+            ]
+            raise ValueError(
+                f"{name} of seed(s) {bad} is {values[~np.isfinite(values)][0]}, not averaged: a "
+                "fold of that seed diverged or failed; see its training log and rerun it"
+            )
         summary[name] = {
             "mean": float(values.mean()),
             "std": float(values.std(ddof=STD_DDOF)) if len(values) > STD_DDOF else None,

@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     # rerunning the job continues after the last finished epoch.
     resume_path = out / "resume.pt"
     # Another variant's checkpoint of this fold whose trunk (all but the head) is reused.
-    trunk = torch.load(args.trunk, weights_only=True) if args.trunk else None
+    trunk = files.load_checkpoint(args.trunk) if args.trunk else None
     result = train.train_fold(
         args.shards,
         args.held_out,

@@ -18,6 +18,7 @@ from mer import __version__
 from mer.data.frames import DataError
 from mer.learn import augment, reader, train
 from mer.preprocess import evm, flow
+from mer.store import files
 
 # Parameters each stage needs, by section of the recorded provenance.
 REQUIRED_PARAMS = {
@@ -33,10 +34,8 @@ class PredictError(ValueError):
 
 
 def load_checkpoint(path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise PredictError(f"checkpoint {path} cannot be read ({error}).") from error
+    """The checkpoint's tensors on the CPU; a damaged file raises ArtifactError naming it."""
+    return files.load_checkpoint(path, map_location="cpu")
 
 
 def preprocessing_params(checkpoint: dict, name: str = "checkpoint") -> dict:

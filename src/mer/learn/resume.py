@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from mer import __version__, compute
+from mer.store import files
 
 
 def fold_fingerprint(shard_paths, held_out: str, config, seed: int) -> dict:
@@ -58,7 +59,7 @@ def load_resume(path, fingerprint: dict, log=print) -> dict | None:
     if path is None or not os.path.exists(path):
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = files.load_checkpoint(path, map_location="cpu")  # CRC-checked: no flipped bit
     except Exception as error:  # a damaged file: start over rather than fail
         log(f"note: ignoring unreadable epoch checkpoint {path} ({error}); starting at epoch 1")
         return None
@@ -69,7 +70,5 @@ def load_resume(path, fingerprint: dict, log=print) -> dict | None:
 
 
 def save_resume(path, state: dict) -> None:
-    from mer.store.files import atomic_path
-
-    with atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         torch.save(state, tmp)

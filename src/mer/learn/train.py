@@ -22,7 +22,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__, compute
-from mer.learn import head, inference, resume, split
+from mer.learn import faults, head, inference, resume, split
 from mer.learn.model import MSCNN, MSCNN_STREAMS
 from mer.learn.precision import PRECISIONS, Precision, resolve
 from mer.learn.predictions import predictions_table
@@ -266,7 +266,11 @@ def _run_epochs(loop: _Loop, data: split.FoldData, config: TrainConfig, device, 
     for epoch in range(loop.first_epoch, config.max_epochs + 1):
         if loop.finished:
             break
-        row = _train_epoch(loop, data, config, device, epoch)
+        try:
+            row = _train_epoch(loop, data, config, device, epoch)
+        except torch.OutOfMemoryError as error:
+            raise faults.out_of_memory(error, data.held_out, epoch, config) from error
+        faults.check_finite(row, epoch, data.held_out, config)
         loop.history.append(row)
         log(
             " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
