@@ -89,3 +89,14 @@ def test_portable_mode_on_cuda_sets_the_deterministic_modes(clean_environment):
     finally:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
         compute.select("portable")
+
+
+def test_a_portable_fold_refuses_kernels_chosen_before_the_mode(clean_environment):
+    import torch
+
+    if compute.cpu_family() != compute.PORTABLE_FAMILY:
+        pytest.skip("the AVX2 cap applies to x86-64 CPUs with AVX2")
+    compute.select("portable")
+    clean_environment.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    with pytest.raises(ValueError, match="Import mer before using torch"):
+        compute.configure(torch.device("cpu"), 1)

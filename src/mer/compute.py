@@ -88,7 +88,7 @@ def math_threads(job_threads: int) -> int:
 
 def configure(device, job_threads: int) -> None:
     """Apply the selected mode to torch for `device`; refuse a portable run whose kernels
-    were chosen before the mode was (torch imported and used before mer.learn)."""
+    were chosen before the mode was (torch used before mer was imported)."""
     import torch
 
     if device.type == "cuda":
@@ -101,9 +101,9 @@ def configure(device, job_threads: int) -> None:
     torch.set_num_threads(math_threads(job_threads))
     capability = torch.backends.cpu.get_cpu_capability()
     if mode() == "portable" and cpu_family() == PORTABLE_FAMILY and capability != "AVX2":
-        raise RuntimeError(
+        raise ValueError(
             f"portable mode needs torch's CPU kernels capped at AVX2, but {capability} is in "
-            "effect: torch computed before mer selected the mode. Import mer.learn before "
+            "effect: torch computed before mer selected the mode. Import mer before using "
             "torch, or set ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2,STRICT"
         )
     torch.use_deterministic_algorithms(True, warn_only=True)
