@@ -63,7 +63,7 @@ def cmd_train(args) -> int:
     compute.select(args.compute)  # before torch is imported
     import torch
 
-    from mer.learn import train
+    from mer.learn import model, train
     from mer.store import files
 
     config = train.TrainConfig.from_dict(json.loads(args.config_json))
@@ -77,6 +77,13 @@ def cmd_train(args) -> int:
     # Undeclared in the rule, so Snakemake keeps it when it cleans up a killed job's outputs:
     # rerunning the job continues after the last finished epoch.
     resume_path = out / "resume.pt"
+    # The most the fold adds to its disk at once: two resume.pt (weights, optimiser momenta and
+    # best state: 3 models each) while a newer one replaces the last; checkpoint.pt (1 model)
+    # is written beside one. A resume.pt left by a killed job is replaced, not added to.
+    kept = resume_path.stat().st_size if resume_path.exists() else 0
+    needed = 6 * model.state_bytes(config.streams, config.dense_units) - kept
+    if warning := files.low_space_warning(out, needed):
+        print(f"mer train: {warning}", file=sys.stderr, flush=True)
     # Another variant's checkpoint of this fold whose trunk (all but the head) is reused.
     trunk = files.load_checkpoint(args.trunk) if args.trunk else None
     result = train.train_fold(

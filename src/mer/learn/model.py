@@ -44,3 +44,11 @@ class MSCNN(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.head(self.features(batch))
+
+
+def state_bytes(streams=MSCNN_STREAMS, dense_units: int = 256, n_classes: int = 5) -> int:
+    """Bytes of an MSCNN's state_dict (weights and BatchNorm statistics): what one copy of the
+    model takes in a checkpoint. Built on the meta device, so nothing is allocated."""
+    with torch.device("meta"):
+        model = MSCNN(streams, n_classes, dense_units)
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
