@@ -269,15 +269,15 @@ def section_validator(section):
     return jsonschema.Draft202012Validator(schema)
 
 
-def check_settings(name, overrides):
+def check_settings(name, overrides, where="experiments"):
     """A bad override fails at parse time, naming the experiment, the key and what is allowed."""
     # (An unknown section is refused earlier, by the Snakefile's validation of `experiments`.)
     for section, values in overrides.items():
         errors = section_validator(section).iter_errors({**config[section], **values})
         error = jsonschema.exceptions.best_match(errors)
         if error is not None:
-            where = ".".join(str(part) for part in [section, *error.absolute_path])
-            raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
+            key = ".".join(str(part) for part in [section, *error.absolute_path])
+            raise ValueError(f"config: {where}.{name} sets {key}: {error.message}")
 
 
 # Settings read only by the head refit after the dense layer (= mer.learn.train.HEAD_SETTINGS,
@@ -285,6 +285,21 @@ def check_settings(name, overrides):
 # over-samplers) takes that one's trained trunk and only refits the head.
 HEAD_SETTINGS = ('oversampler', 'head_epochs')
 TRUNK_OWNER = {}
+# Train settings added after folds were first computed (= mer.learn.train.LATER_SETTINGS,
+# tested): at their schema defaults (the method) they are left out of the train key and the
+# job's params, so the folds computed before they existed keep their paths and are not rerun.
+LATER_SETTINGS = ('label_smoothing', 'stream_dropout', 'fusion', 'init_weights')
+
+
+def keyed_train(train):
+    """The train settings that key a fold: the later settings only where they differ from
+    their defaults."""
+    defaults = SETTINGS_SCHEMA["properties"]["train"]["properties"]
+    return {
+        k: v
+        for k, v in train.items()
+        if k not in LATER_SETTINGS or v != defaults[k]["default"]
+    }
 
 
 def trunk_owner(train_key, train, shard_key):
@@ -296,12 +311,13 @@ def trunk_owner(train_key, train, shard_key):
     return None if owner == train_key else owner
 
 
-def register_experiment(name, overrides):
+def register_experiment(name, overrides, where="experiments"):
     """Register an experiment's runs; return the key of its per-fold predictions."""
     overrides = dict(overrides)
     method = overrides.pop("method", "mscnn")
-    check_settings(name, overrides)
+    check_settings(name, overrides, where)
     settings = settings_with(overrides)
+    settings["train"] = keyed_train(settings["train"])
     if method in METHODS:
         return register_descriptor(name, method, settings)
     if method == "elrcn":
@@ -369,7 +385,8 @@ EXPERIMENTS = {
     name: register_experiment(name, overrides) for name, overrides in config["experiments"].items()
 }
 # Named targets with their own variants (docs/experiments.md): the method's alpha figure,
-# and the ablation that says where a gain comes from.
+# the ablation that says where a gain comes from, and the variants beyond the method
+# (`sweeps.beyond`, config data).
 MSCNN = {k: v for k, v in config["experiments"].get("mscnn", {}).items() if k != "method"}
 SWEEPS = {
     "alpha_sweep": {
@@ -393,6 +410,10 @@ SWEEPS = {
             "no_magnification": {"evm": {"alpha": 0}},
             "filter_only": {"evm": {"mode": "filter_only"}},
         }.items()
+    },
+    "beyond": {
+        name: register_experiment(name, overrides, where="sweeps.beyond")
+        for name, overrides in config["sweeps"].get("beyond", {}).items()
     },
 }
 # `snakemake paper`: the configured experiments plus one per registered comparison row, named
