@@ -269,15 +269,15 @@ def section_validator(section):
     return jsonschema.Draft202012Validator(schema)
 
 
-def check_settings(name, overrides):
+def check_settings(name, overrides, where="experiments"):
     """A bad override fails at parse time, naming the experiment, the key and what is allowed."""
     # (An unknown section is refused earlier, by the Snakefile's validation of `experiments`.)
     for section, values in overrides.items():
         errors = section_validator(section).iter_errors({**config[section], **values})
         error = jsonschema.exceptions.best_match(errors)
         if error is not None:
-            where = ".".join(str(part) for part in [section, *error.absolute_path])
-            raise ValueError(f"config: experiments.{name} sets {where}: {error.message}")
+            key = ".".join(str(part) for part in [section, *error.absolute_path])
+            raise ValueError(f"config: {where}.{name} sets {key}: {error.message}")
 
 
 # Settings read only by the head refit after the dense layer (= mer.learn.train.HEAD_SETTINGS,
@@ -285,8 +285,6 @@ def check_settings(name, overrides):
 # over-samplers) takes that one's trained trunk and only refits the head.
 HEAD_SETTINGS = ('oversampler', 'head_epochs')
 TRUNK_OWNER = {}
-
-
 def trunk_owner(train_key, train, shard_key):
     """The experiment whose trained trunk this one takes (None: it trains its own)."""
     if train["oversampler"] == "input":  # balances the batches: its own trunk
@@ -296,11 +294,11 @@ def trunk_owner(train_key, train, shard_key):
     return None if owner == train_key else owner
 
 
-def register_experiment(name, overrides):
+def register_experiment(name, overrides, where="experiments"):
     """Register an experiment's runs; return the key of its per-fold predictions."""
     overrides = dict(overrides)
     method = overrides.pop("method", "mscnn")
-    check_settings(name, overrides)
+    check_settings(name, overrides, where)
     settings = settings_with(overrides)
     if method in METHODS:
         return register_descriptor(name, method, settings)
@@ -369,7 +367,8 @@ EXPERIMENTS = {
     name: register_experiment(name, overrides) for name, overrides in config["experiments"].items()
 }
 # Named targets with their own variants (docs/experiments.md): the method's alpha figure,
-# and the ablation that says where a gain comes from.
+# the ablation that says where a gain comes from, and the variants beyond the method
+# (`sweeps.beyond`, config data).
 MSCNN = {k: v for k, v in config["experiments"].get("mscnn", {}).items() if k != "method"}
 SWEEPS = {
     "alpha_sweep": {
@@ -393,6 +392,10 @@ SWEEPS = {
             "no_magnification": {"evm": {"alpha": 0}},
             "filter_only": {"evm": {"mode": "filter_only"}},
         }.items()
+    },
+    "beyond": {
+        name: register_experiment(name, overrides, where="sweeps.beyond")
+        for name, overrides in config["sweeps"].get("beyond", {}).items()
     },
 }
 # `snakemake paper`: the configured experiments plus one per registered comparison row, named

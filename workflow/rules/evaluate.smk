@@ -1,5 +1,5 @@
 # Stages 8-9: pooled evaluation per experiment, the summary with the published numbers, the
-# named targets (paper, alpha_sweep, ablation) and the report's figures.
+# named targets (paper, alpha_sweep, ablation, beyond) and the report's figures.
 
 
 wildcard_constraints:
@@ -66,7 +66,7 @@ rule summary:
 
 
 rule sweep_summary:
-    """Summary of a named target's variants (alpha_sweep, ablation, paper)."""
+    """Summary of a named target's variants (alpha_sweep, ablation, beyond, paper)."""
     input:
         lambda wc: [f"{DATA_DIR}/evaluation/{k}/metrics.json" for k in SWEEPS[wc.target].values()],
     output:
@@ -83,7 +83,7 @@ rule sweep_summary:
     log:
         f"{LOGS}/{{target}}_summary.log",
     wildcard_constraints:
-        target="alpha_sweep|ablation|paper",
+        target="alpha_sweep|ablation|beyond|paper",
     conda:
         ENV
     shell:
@@ -135,6 +135,13 @@ rule ablation:
     """Named target: over-samplers, stream subsets, magnification vs the filter-only control."""
     input:
         f"{DATA_DIR}/ablation/summary.md",
+
+
+rule beyond:
+    """Named target: the variants of `sweeps.beyond` (late fusion, stream dropout, label
+    smoothing, flow as u, v and optical strain, ...) beside the method's two rows."""
+    input:
+        f"{DATA_DIR}/beyond/summary.md",
 
 
 rule training_curves:

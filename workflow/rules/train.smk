@@ -14,6 +14,8 @@ rule train:
         shards=lambda wc: shard_files(TRAIN_RUNS[wc.train_key]["shards"]),
         # Another variant's checkpoint of this fold, where only the head differs (common.smk).
         trunk=trunk_checkpoint,
+        # train.init_weights: a local weights file (edited: the folds rerun).
+        init_weights=lambda wc: TRAIN_RUNS[wc.train_key]["train"].get("init_weights") or [],
     output:
         predictions=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/predictions.csv",
         history=f"{DATA_DIR}/train/{{train_key}}/seed{{seed}}/{{subject}}/history.csv",

@@ -1,12 +1,16 @@
 """The classifier head refitted after the dense layer: the training features balanced by an
 over-sampler (fitted on the training subjects' features only), then the head trained anew on
-them."""
+them. With late fusion each stream's classifier is refitted on its own trunk's columns of the
+same balanced rows."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
+
+from mer.learn import inference, split
+from mer.learn.model import MSCNN, TRUNK_FEATURES
 
 
 def oversample_features(
@@ -63,3 +67,33 @@ def refit_head(
             optimiser.zero_grad()
             nn.functional.cross_entropy(head(x[batch]), y[batch]).backward()
             optimiser.step()
+
+
+def refit(model: MSCNN, data: split.FoldData, config, seed: int, device, log) -> list[str]:
+    """Refit the head on over-sampled dense features of the training (fit) subjects, for the
+    feature over-samplers; returns the subjects the over-sampler saw."""
+    if config.oversampler not in ("random", "smote", "adasyn"):
+        return []
+    fit_set = data.fit_set
+    fit_features, _ = inference.predict(model, fit_set, device)
+    balanced_x, balanced_y, note = oversample_features(
+        fit_features, fit_set.labels.numpy(), config.oversampler, seed
+    )
+    if note:
+        data.notes.append(note)
+        log(f"note: {note}")
+    model.head.cpu()
+    if model.fusion == "dense":
+        refit_head(model.head, balanced_x, balanced_y, config.head_epochs, seed, config.batch_size)
+    else:
+        for i, stream in enumerate(model.streams):
+            columns = balanced_x[:, i * TRUNK_FEATURES : (i + 1) * TRUNK_FEATURES]
+            refit_head(
+                model.head[stream], columns, balanced_y, config.head_epochs, seed, config.batch_size
+            )
+    model.head.to(device)
+    log(
+        f"head refitted on {len(balanced_y)} balanced features of {len(fit_set)} "
+        f"training rows ({config.oversampler})"
+    )
+    return sorted(set(fit_set.subject))

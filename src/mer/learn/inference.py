@@ -37,7 +37,7 @@ def recalibrate_batchnorm(
     model.train()
     for batch in loader:
         with precision.autocast():
-            model.features(precision.inputs(batch, model.streams, device))
+            model.features(precision.inputs(batch, model.streams, device))  # no stream dropout
     for norm in norms:
         norm.momentum = 0.1
     model.eval()
@@ -53,7 +53,7 @@ def predict(
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for batch in loader:
         dense = model.features(to_device(batch, model.streams, device))
-        logits = model.head(dense)
+        logits = model.classify(dense)
         features.append(dense.float().cpu())
         probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
     return torch.cat(features).numpy(), torch.cat(probabilities).numpy()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -72,3 +73,32 @@ def load_resume(path, fingerprint: dict, log=print) -> dict | None:
 def save_resume(path, state: dict) -> None:
     with files.atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+class ResumeSaver:
+    """Writes the epoch loop's state to `path` after an epoch once `every` seconds have passed
+    since the last write. The file holds the weights, the optimiser's momenta and the best
+    state (three models: ~400 MB for three streams), so writing it after each short epoch
+    costs about a tenth of the training; a killed job loses at most `every` s plus an epoch."""
+
+    def __init__(self, path, every: float, fingerprint: dict | None):
+        self.path, self.every, self.fingerprint = path, every, fingerprint
+        self.last = time.monotonic()
+
+    def after_epoch(self, loop) -> None:
+        if not self.path or time.monotonic() - self.last < self.every:
+            return
+        save_resume(
+            self.path,
+            {
+                "fingerprint": self.fingerprint,
+                "model": loop.model.state_dict(),
+                "optimiser": loop.optimiser.state_dict(),
+                "scaler": loop.scaler.state_dict(),
+                "best": loop.best,
+                "history": loop.history,
+                "finished": loop.finished,
+                "rng": rng_states(loop.generator),
+            },
+        )
+        self.last = time.monotonic()

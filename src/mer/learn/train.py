@@ -22,8 +22,8 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__, compute
-from mer.learn import faults, head, inference, resume, split
-from mer.learn.model import MSCNN, MSCNN_STREAMS
+from mer.learn import faults, fusion, head, inference, pretrained, resume, split
+from mer.learn.model import FUSIONS, MSCNN, MSCNN_STREAMS
 from mer.learn.precision import PRECISIONS, Precision, resolve
 from mer.learn.predictions import predictions_table
 from mer.learn.reader import ShardDataset
@@ -49,6 +49,11 @@ class TrainConfig:
     head_epochs: int = 100  # refit of the classifier head on balanced features
     batchnorm_rows: int = 512  # training rows that re-estimate BatchNorm statistics per epoch
     precision: str = "auto"  # of the training steps: auto | bf16 | fp32 (mer.learn.precision)
+    # Beyond the method (docs/configuration.md); the defaults are the method.
+    label_smoothing: float = 0.0  # of the end-to-end cross-entropy (torch's label_smoothing)
+    stream_dropout: float = 0.0  # training steps: a sample's stream zeroed with this probability
+    fusion: str = "dense"  # dense (the method) | late (per-stream classifiers, fitted weights)
+    init_weights: str | None = None  # a local torchvision resnet18 state_dict for every trunk
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -59,10 +64,11 @@ class TrainConfig:
             config.oversampler not in OVERSAMPLERS
             or config.monitor not in MONITORS
             or config.precision not in PRECISIONS
+            or config.fusion not in FUSIONS
         ):
             raise ValueError(
                 f"oversampler must be one of {OVERSAMPLERS}, monitor one of {MONITORS}, "
-                f"precision one of {PRECISIONS}"
+                f"precision one of {PRECISIONS}, fusion one of {FUSIONS}"
             )
         return config
 
@@ -177,16 +183,24 @@ def train_fold(
     else:
         check_trunk(trunk, held_out, seed, config, data.preprocessing)
         _take_trunk(loop, trunk, log)
-    saver = _ResumeSaver(resume_path, resume_every, fingerprint)
+    saver = resume.ResumeSaver(resume_path, resume_every, fingerprint)
     _run_epochs(loop, data, config, device, log, saver)
     # From here on as a reloaded checkpoint computes (`mer predict`): default memory format.
     loop.model.to(memory_format=torch.contiguous_format)
     end_to_end_head = _keep_trunk_weights(loop, reused=trunk is not None)
-    oversampler_subjects = _refit_head(loop.model, data, config, seed, device, log)
+    oversampler_subjects = head.refit(loop.model, data, config, seed, device, log)
+    beyond = _fit_fusion(loop.model, data, device, log)
+    if config.init_weights:
+        beyond["init_weights"] = {
+            "path": str(config.init_weights),
+            "sha256": pretrained.file_digest(config.init_weights),
+        }
     test_set = ShardDataset(shard_paths, {held_out}, augmentations={0})
     predictions = _predict_test(loop.model, test_set, data.classes, device)
     fold = _fold_record(data, loop, test_set, config, seed, device, oversampler_subjects)
     checkpoint = _checkpoint(loop, data, config, seed, end_to_end_head)
+    fold.update(beyond)  # absent for the method's settings: its records stay as they were
+    checkpoint.update(beyond)
     return FoldResult(predictions, pd.DataFrame(loop.history), checkpoint, fold, data.notes)
 
 
@@ -202,7 +216,12 @@ def _new_loop(data: split.FoldData, config: TrainConfig, seed: int, device) -> _
     """A freshly initialised model, its optimiser and the loader of the training rows."""
     input_px = getattr(data.fit_set, config.streams[0]).shape[-1]
     precision = resolve(config.precision, device, input_px)
-    model = precision.prepare(MSCNN(config.streams, data.n_classes, config.dense_units).to(device))
+    model = MSCNN(
+        config.streams, data.n_classes, config.dense_units, config.fusion, config.stream_dropout
+    )
+    if config.init_weights:
+        pretrained.initialise_trunks(model, config.init_weights)
+    model = precision.prepare(model.to(device))
     optimiser = torch.optim.SGD(
         model.parameters(),
         lr=config.learning_rate,
@@ -290,35 +309,6 @@ def _run_epochs(loop: _Loop, data: split.FoldData, config: TrainConfig, device, 
         saver.after_epoch(loop)
 
 
-class _ResumeSaver:
-    """Writes the epoch loop's state to `path` after an epoch once `every` seconds have passed
-    since the last write. The file holds the weights, the optimiser's momenta and the best
-    state (three models: ~400 MB for three streams), so writing it after each short epoch
-    costs about a tenth of the training; a killed job loses at most `every` s plus an epoch."""
-
-    def __init__(self, path, every: float, fingerprint: dict | None):
-        self.path, self.every, self.fingerprint = path, every, fingerprint
-        self.last = time.monotonic()
-
-    def after_epoch(self, loop: _Loop) -> None:
-        if not self.path or time.monotonic() - self.last < self.every:
-            return
-        resume.save_resume(
-            self.path,
-            {
-                "fingerprint": self.fingerprint,
-                "model": loop.model.state_dict(),
-                "optimiser": loop.optimiser.state_dict(),
-                "scaler": loop.scaler.state_dict(),
-                "best": loop.best,
-                "history": loop.history,
-                "finished": loop.finished,
-                "rng": resume.rng_states(loop.generator),
-            },
-        )
-        self.last = time.monotonic()
-
-
 def _train_epoch(
     loop: _Loop, data: split.FoldData, config: TrainConfig, device, epoch: int
 ) -> dict:
@@ -331,8 +321,8 @@ def _train_epoch(
         labels = batch["label"].to(device)
         loop.optimiser.zero_grad()
         with loop.precision.autocast():
-            logits = model(loop.precision.inputs(batch, model.streams, device)).float()
-            loss = nn.functional.cross_entropy(logits, labels)
+            inputs = loop.precision.inputs(batch, model.streams, device)
+            logits, loss = _logits_and_loss(model, inputs, labels, config.label_smoothing)
         loop.scaler.scale(loss).backward()
         loop.scaler.step(loop.optimiser)
         loop.scaler.update()
@@ -367,6 +357,21 @@ def _train_epoch(
     return row
 
 
+def _logits_and_loss(model: MSCNN, inputs: dict, labels, label_smoothing: float):
+    """A batch's logits and loss: the output's cross-entropy (dense fusion), or the sum of the
+    streams' cross-entropies (late fusion: each stream's classifier learns on its own)."""
+    features = model.features(inputs)
+    if model.fusion == "dense":
+        logits = model.classify(features).float()
+        return logits, nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    per_stream = model.stream_logits(features).float()
+    loss = sum(
+        nn.functional.cross_entropy(per_stream[:, i], labels, label_smoothing=label_smoothing)
+        for i in range(len(model.streams))
+    )
+    return model.fuse(per_stream), loss
+
+
 def _keep_trunk_weights(loop: _Loop, reused: bool) -> dict:
     """Load the best epoch's weights (with early stopping) and return the head as trained end
     to end, before any refit: what a variant taking this trunk needs."""
@@ -377,29 +382,19 @@ def _keep_trunk_weights(loop: _Loop, reused: bool) -> dict:
     return {k: v.detach().cpu().clone() for k, v in loop.model.head.state_dict().items()}
 
 
-def _refit_head(
-    model: MSCNN, data: split.FoldData, config: TrainConfig, seed: int, device, log
-) -> list[str]:
-    """Refit the head on over-sampled dense features of the training (fit) subjects, for the
-    feature over-samplers; returns the subjects the over-sampler saw."""
-    if config.oversampler not in ("random", "smote", "adasyn"):
-        return []
-    fit_set = data.fit_set
-    fit_features, _ = inference.predict(model, fit_set, device)
-    balanced_x, balanced_y, note = head.oversample_features(
-        fit_features, fit_set.labels.numpy(), config.oversampler, seed
-    )
-    if note:
-        data.notes.append(note)
-        log(f"note: {note}")
-    model.head.cpu()
-    head.refit_head(model.head, balanced_x, balanced_y, config.head_epochs, seed, config.batch_size)
-    model.head.to(device)
-    log(
-        f"head refitted on {len(balanced_y)} balanced features of {len(fit_set)} "
-        f"training rows ({config.oversampler})"
-    )
-    return sorted(set(fit_set.subject))
+def _fit_fusion(model: MSCNN, data: split.FoldData, device, log) -> dict:
+    """Late fusion: the streams' weights, fitted on the validation subjects only ({} for
+    dense fusion)."""
+    if model.fusion != "late":
+        return {}
+    if data.val_set is None:
+        data.notes.append("no validation subjects: late fusion keeps equal stream weights")
+        log(f"note: {data.notes[-1]}")
+        weights = dict(zip(model.streams, model.fusion_weights.tolist(), strict=True))
+    else:
+        weights = fusion.fit_fusion_weights(model, data.val_set, device)
+    log(f"fusion weights {weights}, fitted on validation subjects {sorted(data.val_subjects)}")
+    return {"fusion_weights": weights}
 
 
 def _predict_test(model: MSCNN, test_set: ShardDataset, classes: list[str], device) -> pd.DataFrame:
@@ -472,6 +467,7 @@ def _checkpoint(
 def load_model(checkpoint: dict) -> MSCNN:
     """A trained model from a checkpoint dict (torch.load(path, weights_only=True))."""
     config = checkpoint["config"]
-    model = MSCNN(config["streams"], len(checkpoint["classes"]), config["dense_units"])
+    fusion_kind = config.get("fusion", "dense")  # checkpoints from before late fusion: dense
+    model = MSCNN(config["streams"], len(checkpoint["classes"]), config["dense_units"], fusion_kind)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
