@@ -15,8 +15,15 @@ PREDICTIONS = "sample,subject,true_label,predicted_label,p_a,p_b\nc1,s1,a,a,0.75
 HISTORY = "epoch,train_loss,seconds\n1,0.5,{seconds}\n"
 
 
-def write_fold(root, subject, predictions=PREDICTIONS, seconds=1.0, fingerprint=FINGERPRINT):
-    fold = root / "train" / "mscnn-1234" / "seed0" / subject
+def write_fold(
+    root,
+    subject,
+    predictions=PREDICTIONS,
+    seconds=1.0,
+    fingerprint=FINGERPRINT,
+    key="mscnn-0a1b2c3d",
+):
+    fold = root / "train" / key / "seed0" / subject
     fold.mkdir(parents=True)
     (fold / "predictions.csv").write_text(predictions)
     (fold / "history.csv").write_text(HISTORY.format(seconds=seconds))
@@ -41,7 +48,7 @@ def test_a_differing_fold_and_fingerprint_are_named(tmp_path, capsys):
     write_fold(tmp_path / "b", "s1", predictions=changed, fingerprint={**FINGERPRINT, "torch": "x"})
     write_fold(tmp_path / "a", "s2")
     report = provenance.compare_results(tmp_path / "a", tmp_path / "b")
-    assert report["differing"] == ["train/mscnn-1234/seed0/s1/predictions.csv"]
+    assert report["differing"] == ["train/mscnn/seed0/s1/predictions.csv"]
     assert report["fingerprint_differs"] == {"torch": ("2.14.1", "x")}
     assert len(report["only_first"]) == 2
 
@@ -49,7 +56,7 @@ def test_a_differing_fold_and_fingerprint_are_named(tmp_path, capsys):
         first, second = tmp_path / "a", tmp_path / "b"
 
     assert cmd_compare_results(Args) == 1
-    assert "differs: train/mscnn-1234/seed0/s1/predictions.csv" in capsys.readouterr().out
+    assert "differs: train/mscnn/seed0/s1/predictions.csv" in capsys.readouterr().out
 
 
 def test_fingerprints_are_counted_per_fold_and_missing_ones_said(tmp_path):
@@ -60,3 +67,20 @@ def test_fingerprints_are_counted_per_fold_and_missing_ones_said(tmp_path):
     lines = "\n".join(provenance.compute_lines({"mscnn": {"compute": found}}))
     assert "mscnn (2 folds): portable mode on A (x86-64-avx2" in lines
     assert provenance.NO_TORCH in lines and "bit for bit" in lines
+
+
+def test_folds_of_another_mode_pair_by_experiment_and_their_fingerprints_differ(tmp_path):
+    write_fold(tmp_path / "a", "s1")
+    fast = {**FINGERPRINT, "mode": "fast", "kernel_isa": "AVX512"}
+    write_fold(tmp_path / "b", "s1", fingerprint=fast, key="mscnn-99998888")
+    write_fold(tmp_path / "b", "s2")
+    report = provenance.compare_results(tmp_path / "a", tmp_path / "b")
+    assert report["compared"] == 2 and report["fingerprint_differs"]["mode"] == ("portable", "fast")
+    assert report["only_second"] == sorted(
+        ["train/mscnn/seed0/s2/history.csv", "train/mscnn/seed0/s2/predictions.csv"]
+    )
+
+    class Args:
+        first, second = tmp_path / "a", tmp_path / "b"
+
+    assert cmd_compare_results(Args) == 1

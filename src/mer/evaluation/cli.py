@@ -83,7 +83,9 @@ def cmd_compare_results(args) -> int:
 
     report = provenance.compare_results(args.first, args.second)
     print("\n".join(provenance.comparison_lines(report, args.first, args.second)))
-    same = report["compared"] and not report["differing"] and not report["fingerprint_differs"]
+    one_sided = report["only_first"] or report["only_second"]
+    same = report["compared"] and not (report["differing"] or report["fingerprint_differs"])
+    same = same and not one_sided
     return 0 if same else 1
 
 
@@ -164,8 +166,9 @@ def register(verbs) -> None:
         "compare-results",
         help="two results folders fold by fold: same predictions? same compute fingerprint?",
         description="Pairs the folds' predictions.csv and history.csv (less its seconds) of two "
-        "results folders (e.g. results/synthetic of two machines) by path, compares their "
-        "content and the fingerprint fields that decide the bits; exit 0 only if all agree.",
+        "results folders (e.g. results/synthetic of two machines) by experiment, seed and "
+        "subject, compares their content and the fingerprint fields that decide the bits; "
+        "exit 0 only if every fold is in both and all agree.",
     )
     p.add_argument("first")
     p.add_argument("second")

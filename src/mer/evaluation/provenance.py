@@ -9,12 +9,14 @@ two folders' folds and says which differ.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from mer import compute
 
 # Per-fold files whose content is the result (the seconds column of history.csv is not).
 RESULT_FILES = ("predictions.csv", "history.csv")
+KEY_HASH = re.compile(r"-[0-9a-f]{8}$")  # mer.store.files.param_key's suffix
 NO_TORCH = "not recorded: these folds do not compute with torch (numpy and scikit-learn)"
 
 
@@ -63,9 +65,11 @@ def compute_lines(metrics_by_experiment: dict[str, dict]) -> list[str]:
 
 
 def _fold_files(root: Path) -> dict[str, Path]:
-    """Every fold's result files under a results folder, by path relative to it."""
+    """Every fold's result files under a results folder, by path relative to it with the
+    parameter hashes left out (`train/mscnn/seed0/s01/...`): runs of other settings or compute
+    modes pair by experiment, seed and subject, and their fingerprints say what differs."""
     return {
-        str(path.relative_to(root)): path
+        "/".join(KEY_HASH.sub("", part) for part in path.relative_to(root).parts): path
         for name in RESULT_FILES
         for path in sorted(root.rglob(name))
     }
@@ -105,10 +109,10 @@ def compare_results(first: str | Path, second: str | Path) -> dict:
         fa, fb = _fingerprint_of(files_a[relative]), _fingerprint_of(files_b[relative])
         if fa is None or fb is None:
             continue
-        key_a, key_b = compute.comparable_key(fa), compute.comparable_key(fb)
-        for name in sorted(set(key_a) | set(key_b)):
-            if key_a.get(name) != key_b.get(name):
-                fingerprint_fields[name] = (key_a.get(name), key_b.get(name))
+        deciding = set(compute.comparable_fields(fa)) | set(compute.comparable_fields(fb))
+        for name in sorted(deciding):
+            if fa.get(name) != fb.get(name):
+                fingerprint_fields[name] = (fa.get(name), fb.get(name))
     return {
         "compared": len(common),
         "identical": len(common) - len(differing),
