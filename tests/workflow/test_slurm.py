@@ -19,19 +19,25 @@ STATE = "/tmp/mer-slurm-test"
 SLURM_RUN_LIMIT_S = 600
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster():
+def slurm_at(state: str):
+    """A single-node SLURM with its state under `state`, stopped afterwards; skips where it
+    cannot be started. Each test module uses its own state folder."""
     if shutil.which("sbatch") is None and (os.geteuid() != 0 or shutil.which("apt-get") is None):
         pytest.skip("no SLURM here and no root apt-get to install one")
     started = subprocess.run(
-        [str(REPO / ".ci" / "slurm-up"), STATE], capture_output=True, text=True, timeout=300
+        [str(REPO / ".ci" / "slurm-up"), state], capture_output=True, text=True, timeout=300
     )
     try:
         if started.returncode != 0:
             pytest.skip(f"SLURM could not be started: {started.stderr.strip()}")
-        yield STATE
+        yield state
     finally:
-        subprocess.run([str(REPO / ".ci" / "slurm-down"), STATE], capture_output=True, timeout=120)
+        subprocess.run([str(REPO / ".ci" / "slurm-down"), state], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    yield from slurm_at(STATE)
 
 
 def tiny_workdir(path):

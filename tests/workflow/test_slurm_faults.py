@@ -9,15 +9,13 @@ handler runs, nothing is cleaned up. That lands mid-training, before the fold wr
 (the kills during a write are tests/learn/test_interrupt.py's). Skips where SLURM cannot be
 started (not root, no apt)."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pandas as pd
 import pytest
-from test_slurm import outputs, tiny_workdir
+from test_slurm import outputs, slurm_at, tiny_workdir
 
 from conftest import REPO
 from mer.store import check
@@ -31,17 +29,7 @@ POLL_S = 0.25
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    if shutil.which("sbatch") is None and (os.geteuid() != 0 or shutil.which("apt-get") is None):
-        pytest.skip("no SLURM here and no root apt-get to install one")
-    started = subprocess.run(
-        [str(REPO / ".ci" / "slurm-up"), STATE], capture_output=True, text=True, timeout=300
-    )
-    try:
-        if started.returncode != 0:
-            pytest.skip(f"SLURM could not be started: {started.stderr.strip()}")
-        yield STATE
-    finally:
-        subprocess.run([str(REPO / ".ci" / "slurm-down"), STATE], capture_output=True, timeout=120)
+    yield from slurm_at(STATE)
 
 
 def slurm_jobs() -> dict[str, tuple[str, str]]:
