@@ -1,12 +1,19 @@
 """Training step and epoch time against their pure compute (issue 5, "Performance").
 
     python benchmarks/bench_train.py [--rows 640] [--val-clips 60] [--repeats 5] [--size 64]
-                                     [--parts abcde]
+                                     [--parts sabcde]
 
 Everything is measured in this run on the CPU with torch.set_num_threads(2), as the median of
 --repeats interleaved rounds after a warm-up (the machine is noisy); PASS/FAIL is on the
 median over rounds of the paired ratio, the ratio of the fastest times is printed beside it:
 
+(s) the training step as train_fold runs it against the step before small-map convolutions
+    and the fused optimiser (plain nn.Conv2d everywhere, torch's default SGD), same model,
+    same batch, interleaved, each mode and thread count in its own process: portable (the
+    default, 1 thread) and fast (1 and 2 threads), at 32 and 64 px. Printed: samples/s of
+    both, the median of the paired per-round ratios, and the step's FLOP/s (counted by
+    torch.utils.flop_counter) as a share of this core's rate on a large fp32 matrix product
+    measured in the same process. Target: >= 2x at 32 px, portable.
 (a) one MSCNN training step (three ResNet-18 trunks flow_image, apex_gray, masked_apex, the
     dense layer and the head; forward, backward, SGD step) against three single ResNet-18
     steps, each trunk with the matching first convolution and its own linear classifier, on
@@ -45,7 +52,9 @@ os.environ.setdefault("MER_COMPUTE", "fast")
 import argparse
 import copy
 import itertools
+import json
 import multiprocessing
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,6 +75,9 @@ from mer.learn.reader import ShardDataset
 from mer.learn.train import TrainConfig
 
 CLASSES = ["a", "b", "c", "d", "e"]
+STEP_SPEEDUP_TARGET = 2.0  # (s): the default step against the step before, 32 px, portable
+STEP_CASES = [("portable", 1, 32), ("fast", 1, 32), ("fast", 2, 32)]
+STEP_CASES += [(mode, threads, 64) for mode, threads, _ in STEP_CASES]
 STEP_TARGET = 1.1
 EPOCH_TARGET = 1.15
 RATE_TARGET = 75  # samples/s of the default step, 64 px, batch 64, 2 threads
@@ -432,6 +444,86 @@ def parallel_folds(steps: int, size: int, batch_size: int) -> dict:
     return result
 
 
+def step_worker(threads: int, size: int, rounds: int) -> dict:
+    """(s) in this process's compute mode: the current step against the step before, paired."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mer.learn.model import SmallMapConv2d
+
+    device = train.choose_device(threads)
+    chosen = precisions.resolve("auto", device, size)
+    torch.manual_seed(0)
+    current = chosen.prepare(MSCNN(MSCNN_STREAMS, len(CLASSES), 256))
+    before = copy.deepcopy(current)
+    for module in before.modules():
+        if type(module) is SmallMapConv2d:
+            module.__class__ = nn.Conv2d
+    generator = torch.Generator().manual_seed(1)
+    batch = {
+        s: torch.rand(64, STREAM_CHANNELS[s], size, size, generator=generator)
+        for s in MSCNN_STREAMS
+    }
+    labels = torch.randint(0, len(CLASSES), (64,), generator=generator)
+
+    def stepper(model, fused: bool):
+        optimiser = torch.optim.SGD(
+            model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, fused=fused
+        )
+
+        def step() -> None:
+            optimiser.zero_grad()
+            with chosen.autocast():
+                logits = model(chosen.inputs(batch, MSCNN_STREAMS, device)).float()
+                loss = nn.functional.cross_entropy(logits, labels)
+            loss.backward()
+            optimiser.step()
+
+        step()  # warm-up: oneDNN builds its kernels, SGD its momentum
+        return step
+
+    steps = {"current": stepper(current, True), "before": stepper(before, False)}
+    with FlopCounterMode(display=False) as counter:
+        steps["current"]()
+    seconds = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            seconds[name].append(timed(step))
+    dtype = torch.bfloat16 if chosen.name == "bf16" else torch.float32
+    a, b = torch.rand(1024, 1024, dtype=dtype), torch.rand(1024, 1024, dtype=dtype)
+    torch.mm(a, b)
+    matmul = min(timed(lambda: torch.mm(a, b)) for _ in range(5))
+    ratios = [old / new for old, new in zip(seconds["before"], seconds["current"], strict=True)]
+    return {
+        "current": 64 / float(np.median(seconds["current"])),
+        "before": 64 / float(np.median(seconds["before"])),
+        "ratio": float(np.median(ratios)),
+        "gflops": counter.get_total_flops() / float(np.median(seconds["current"])) / 1e9,
+        "matmul gflops": 2 * 1024**3 / matmul / 1e9,
+        "detail": f"{chosen.name}, {torch.get_num_threads()} thread(s), "
+        f"kernels {torch.backends.cpu.get_cpu_capability()}",
+    }
+
+
+def report_step_speed(args, config: TrainConfig) -> None:
+    """(s) every case of STEP_CASES in its own process."""
+    print("\n(s) training step as train_fold runs it, against the step before (plain convs)")
+    for mode, threads, size in STEP_CASES:
+        command = [sys.executable, __file__, "--step-worker", str(threads), str(size)]
+        command += ["--repeats", str(args.repeats)]
+        env = {**os.environ, "MER_COMPUTE": mode}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        target = ""
+        if (mode, size) == ("portable", 32):
+            target = f" {verdict(-r['ratio'], -STEP_SPEEDUP_TARGET)} (>= {STEP_SPEEDUP_TARGET}x)"
+        print(
+            f"  {mode:8s} {threads} thread(s) {size} px ({r['detail']}): {r['current']:6.1f} "
+            f"samples/s against {r['before']:6.1f}, {r['ratio']:.2f}x{target}; "
+            f"{r['gflops']:.1f} GFLOP/s, {r['gflops'] / r['matmul gflops']:.0%} of a "
+            f"1024^3 matrix product's {r['matmul gflops']:.1f} in the same precision"
+        )
+
+
 def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio <= target else "FAIL"
 
@@ -560,9 +652,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", default="abcde", help="which parts to run; c always runs")
+    parser.add_argument("--parts", default="sabcde", help="which parts to run; c always runs")
     parser.add_argument("--device", default="cpu", help="device of part c: cpu | cuda")
+    parser.add_argument("--step-worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.step_worker:
+        print(json.dumps(step_worker(*args.step_worker, args.repeats)))
+        return
     sys.stdout.reconfigure(line_buffering=True)  # each part as soon as it is measured
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -574,7 +670,13 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size}px, "
         f"batch {args.batch}, median of {args.repeats} interleaved rounds after a warm-up"
     )
-    parts = {"a": report_steps, "b": report_epoch, "d": report_agreement, "e": report_parallel}
+    parts = {
+        "s": report_step_speed,
+        "a": report_steps,
+        "b": report_epoch,
+        "d": report_agreement,
+        "e": report_parallel,
+    }
     for part, report in parts.items():
         if part in args.parts:
             report(args, config)

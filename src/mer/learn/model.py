@@ -31,11 +31,91 @@ FUSIONS = ("dense", "late")
 TRUNK_FEATURES = 512  # ResNet-18 after global average pooling
 
 
+class SmallMapConv2d(nn.Conv2d):
+    """An nn.Conv2d (same weights, same state_dict, the same function up to rounding) that
+    computes a map on which every output pixel's window covers the whole input as one matrix
+    product over the taps that touch the input. At 32 px ResNet-18's layer3 and layer4 see
+    2x2 and 1x1 maps, where a padded 3x3 convolution spends most of its work on the zeros of
+    its padding; elsewhere it is the plain convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        windows = self._whole_input_windows(x.shape[-2], x.shape[-1])
+        if windows is None:
+            return super().forward(x)
+        y = _WindowProduct.apply(x, self.weight, windows)  # (N, pixels x out)
+        if self.bias is not None:
+            y = y + self.bias.repeat(len(windows))
+        rows = (x.shape[-2] + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
+        return y.view(len(x), rows, -1, self.out_channels).permute(0, 3, 1, 2).contiguous()
+
+    def _whole_input_windows(self, height: int, width: int) -> list | None:
+        """Per output pixel (row-major), the kernel rows and columns that fall on the input;
+        None where some window misses part of the input (the plain convolution then)."""
+        if (
+            self.groups != 1
+            or self.dilation != (1, 1)
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+        ):
+            return None
+        spans = []
+        for size, k, s, p in zip(
+            (height, width), self.kernel_size, self.stride, self.padding, strict=True
+        ):
+            starts = [p - o * s for o in range((size + 2 * p - k) // s + 1)]
+            if not starts or any(a < 0 or a + size > k for a in starts):
+                return None
+            spans.append([slice(a, a + size) for a in starts])
+        return [(r, c) for r in spans[0] for c in spans[1]]
+
+
+class _WindowProduct(torch.autograd.Function):
+    """x (N, C, H, W) times each window's taps of weight (O, C, k, k): (N, windows x O).
+    Computed channels-last, where a window's taps and the gradient written back to them are
+    runs of C contiguous numbers; the backward writes every window's taps into one zeroed
+    gradient, rather than one weight-sized tensor per window as autograd of slices would."""
+
+    @staticmethod
+    def forward(ctx, x, weight, windows):
+        out = weight.shape[0]
+        channels_last = weight.permute(0, 2, 3, 1)  # (O, k, k, C)
+        taps = torch.cat([channels_last[:, r, c, :].reshape(out, -1) for r, c in windows])
+        flat = x.permute(0, 2, 3, 1).reshape(len(x), -1)  # (N, H x W x C)
+        ctx.save_for_backward(flat, taps)
+        ctx.windows, ctx.x_shape, ctx.weight_shape = windows, x.shape, weight.shape
+        return flat @ taps.T
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, taps = (t.to(grad.dtype) for t in ctx.saved_tensors)  # autocast: grad's dtype
+        n, channels, height, width = ctx.x_shape
+        out, _, kernel_rows, kernel_cols = ctx.weight_shape
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad @ taps).view(n, height, width, channels).permute(0, 3, 1, 2)
+        grad_taps = grad.T @ flat  # (windows x O, H x W x C)
+        # Channels-last accumulation adds runs of C numbers, then transposes the gradient once;
+        # a 1x1 input has one tap per window, cheaper to add in place than to transpose after.
+        in_place = height * width == 1
+        shape = ctx.weight_shape if in_place else (out, kernel_rows, kernel_cols, channels)
+        grad_weight = grad.new_zeros(shape)
+        channels_last = grad_weight.permute(0, 2, 3, 1) if in_place else grad_weight
+        for block, (r, c) in zip(grad_taps.split(out), ctx.windows, strict=True):
+            channels_last[:, r, c, :] += block.view(out, height, width, channels)
+        if not in_place:
+            grad_weight = grad_weight.permute(0, 3, 1, 2).contiguous()
+        return grad_x, grad_weight, None
+
+
 def resnet18_trunk(in_channels: int) -> nn.Module:
-    """torchvision ResNet-18 without its classifier, first convolution taking `in_channels`."""
+    """torchvision ResNet-18 without its classifier, first convolution taking `in_channels`;
+    its convolutions compute small maps as matrix products (SmallMapConv2d)."""
     trunk = torchvision.models.resnet18(weights=None)
     trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     trunk.fc = nn.Identity()  # 512 features after global average pooling
+    for module in trunk.modules():
+        if type(module) is nn.Conv2d:
+            module.__class__ = SmallMapConv2d  # forward only: weights and init unchanged
     return trunk
 
 

@@ -227,6 +227,7 @@ def _new_loop(data: split.FoldData, config: TrainConfig, seed: int, device) -> _
         lr=config.learning_rate,
         momentum=config.momentum,
         weight_decay=config.weight_decay,
+        fused=True,  # one pass over each parameter: the step is memory-bound on 3 x 11 M weights
     )
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scales_loss)
     generator = torch.Generator().manual_seed(seed)
