@@ -39,6 +39,7 @@ TIMESTAMP = re.compile(r"^\[(\w{3} \w{3}\s+\d+ \d\d:\d\d:\d\d \d{4})\]")
 JOB_START = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):")
 JOB_ID = re.compile(r"^\s+jobid: (\d+)")
 JOB_END = re.compile(r"^Finished jobid: (\d+)")
+PHASES = re.compile(r"^seconds: (.+)$", re.MULTILINE)
 
 
 def job_seconds(log_text: str) -> list[tuple[str, float]]:
@@ -55,6 +56,17 @@ def job_seconds(log_text: str) -> list[tuple[str, float]]:
             name, start = started.pop(match[1])
             jobs.append((name, (now - start).total_seconds()))
     return jobs
+
+
+def fold_phases(train_logs) -> dict[str, float]:
+    """The seconds per phase (imports, setup, epochs, ...) that `mer train` logs, summed."""
+    total: dict[str, float] = {}
+    for log in train_logs:
+        for match in PHASES.finditer(log.read_text()):
+            for item in match[1].split(", "):
+                name, value = item.rsplit(" ", 1)
+                total[name] = total.get(name, 0.0) + float(value)
+    return total
 
 
 def main() -> None:
@@ -85,6 +97,7 @@ def main() -> None:
             if log.stat().st_mtime >= started
         ]
         jobs = [job for log in logs for job in job_seconds(log.read_text())]
+        phases = fold_phases((workdir / "results").glob("*/logs/train/**/*.log"))
     per_rule: dict[str, list[float]] = {}
     for rule, seconds in jobs:
         per_rule.setdefault(rule, []).append(seconds)
@@ -107,6 +120,14 @@ def main() -> None:
         f"floor: synth {synth:.0f} s + {rest:.0f} job-seconds / {args.cores} cores = "
         f"{floor:.0f} s; training is {train / (synth + rest):.0%} of all job-seconds"
     )
+    folds = len(per_rule.get("train", []))
+    if phases and folds:
+        print(
+            f"  the {folds} folds' seconds by phase: "
+            + ", ".join(f"{name} {value:.0f}" for name, value in phases.items())
+            + f"; outside the epochs {(sum(phases.values()) - phases.get('epochs', 0)) / folds:.1f}"
+            " s per fold"
+        )
     print(f"default run {wall:.0f} s, floor {floor:.0f} s, schedule ratio {wall / floor:.2f}")
 
 

@@ -135,3 +135,11 @@ def test_the_fold_records_and_logs_what_computed_it(one_thread):
         assert record["kernel_isa"] == "AVX2" and record["onednn_max_isa"] == "AVX2"
     assert "compute: portable mode (math threads 1)" in one_thread["log"]
     assert len(pd.read_csv(one_thread["out_dir"] / "predictions.csv")) == 6
+
+
+def test_mer_train_logs_its_seconds_per_phase(one_thread):
+    line = one_thread["log"].strip().splitlines()[-1]
+    assert line.startswith("seconds: ")
+    phases = dict(item.split(" ") for item in line.removeprefix("seconds: ").split(", "))
+    assert list(phases) == ["imports", "setup", "epochs", "head", "test", "writing"]
+    assert all(float(value) >= 0 for value in phases.values())

@@ -306,3 +306,12 @@ def test_checkpoint_records_the_shards_preprocessing(tmp_path):
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert checkpoint["preprocessing"]["params"] == params
     assert checkpoint["preprocessing"]["opencv_version"] == cv2.__version__
+
+
+def test_a_fold_reports_where_its_time_went(quick_folds):
+    result = quick_folds["s1"]
+    assert list(result.seconds) == ["setup", "epochs", "head", "test"]
+    assert all(seconds >= 0 for seconds in result.seconds.values())
+    # The epochs phase holds every epoch the history times, and little else.
+    epochs = result.history["seconds"].sum()
+    assert epochs <= result.seconds["epochs"] < epochs + 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from mer import compute
@@ -60,11 +61,14 @@ def cmd_shards(args) -> int:
 
 
 def cmd_train(args) -> int:
+    started = time.perf_counter()
     compute.select(args.compute)  # before torch is imported
     import torch
 
     from mer.learn import model, train
     from mer.store import files
+
+    imported = time.perf_counter()
 
     config = train.TrainConfig.from_dict(json.loads(args.config_json))
 
@@ -109,6 +113,10 @@ def cmd_train(args) -> int:
     resume_path.unlink(missing_ok=True)  # the fold is complete
     correct = (result.predictions.true_label == result.predictions.predicted_label).mean()
     log(f"test {args.held_out}: {len(result.predictions)} clips, accuracy {correct:.3f}")
+    # Where the fold's time went (benchmarks/bench_default_run.py sums these lines).
+    phases = {"imports": imported - started, **result.seconds}
+    phases["writing"] = time.perf_counter() - started - sum(phases.values())
+    log("seconds: " + ", ".join(f"{name} {value:.1f}" for name, value in phases.items()))
     return 0
 
 

@@ -123,6 +123,7 @@ class FoldResult:
     checkpoint: dict
     fold: dict
     notes: list[str] = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)  # wall time per phase of train_fold
 
 
 def choose_device(threads: int) -> torch.device:
@@ -172,6 +173,7 @@ def train_fold(
     since the last save (0: after every epoch), and a run that finds a matching file continues
     after its last saved epoch: on CPU it ends bit-identical to an uninterrupted run.
     """
+    clock = _PhaseClock()
     device = _seed_and_choose_device(seed, threads)
     data = split.fold_data(shard_paths, held_out, config.validation_fraction, seed, log)
     loop = _new_loop(data, config, seed, device)
@@ -184,12 +186,15 @@ def train_fold(
         check_trunk(trunk, held_out, seed, config, data.preprocessing)
         _take_trunk(loop, trunk, log)
     saver = resume.ResumeSaver(resume_path, resume_every, fingerprint)
+    clock.lap("setup")
     _run_epochs(loop, data, config, device, log, saver)
+    clock.lap("epochs")
     # From here on as a reloaded checkpoint computes (`mer predict`): default memory format.
     loop.model.to(memory_format=torch.contiguous_format)
     end_to_end_head = _keep_trunk_weights(loop, reused=trunk is not None)
     oversampler_subjects = head.refit(loop.model, data, config, seed, device, log)
     beyond = _fit_fusion(loop.model, data, device, log)
+    clock.lap("head")
     if config.init_weights:
         beyond["init_weights"] = {
             "path": str(config.init_weights),
@@ -201,7 +206,21 @@ def train_fold(
     checkpoint = _checkpoint(loop, data, config, seed, end_to_end_head)
     fold.update(beyond)  # absent for the method's settings: its records stay as they were
     checkpoint.update(beyond)
-    return FoldResult(predictions, pd.DataFrame(loop.history), checkpoint, fold, data.notes)
+    clock.lap("test")
+    history = pd.DataFrame(loop.history)
+    return FoldResult(predictions, history, checkpoint, fold, data.notes, clock.seconds)
+
+
+class _PhaseClock:
+    """Wall seconds per named phase, each lap since the previous one."""
+
+    def __init__(self):
+        self.seconds, self.last = {}, time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = now - self.last
+        self.last = now
 
 
 def _seed_and_choose_device(seed: int, threads: int) -> torch.device:
