@@ -36,6 +36,10 @@ PORTABLE_ENV = {
     "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
 }
 PORTABLE_THREADS = 1
+# Raised when a release changes the bits a fold computes from the same settings (another
+# kernel or optimiser implementation). Training keys include it, so a results folder of an
+# earlier release retrains its folds instead of mixing them with this release's.
+TRAINING_NUMERICS = 2
 # The family whose CPUs compute identical bits in portable mode.
 PORTABLE_FAMILY = "x86-64-avx2"
 # CPU features that decide which kernels run (as /proc/cpuinfo names them).

@@ -11,6 +11,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from mer.compute import TRAINING_NUMERICS
 from mer.data.crop import crop_enabled
 from mer.store.files import param_key
 from mer.preprocess.flow import resolve_params
@@ -305,8 +306,9 @@ def register_experiment(name, overrides, where="experiments"):
     if method == "elrcn":
         return register_elrcn(name, settings["elrcn"])
     chain = register_chain(settings)
-    # The compute mode changes the bits, so a fold computed in the other mode is not reused.
-    keyed = {**settings["train"], "compute": config["compute"]}
+    # The compute mode and the release's training numerics change the bits: such folds are
+    # not reused.
+    keyed = {**settings["train"], "compute": config["compute"], "numerics": TRAINING_NUMERICS}
     train_key = shared_key(param_key(name, keyed, chain["shards"]))
     if train_key not in TRAIN_RUNS:
         trunk_from = trunk_owner(train_key, settings["train"], chain["shards"])

@@ -42,7 +42,7 @@ class TrainConfig:
     batch_size: int = 64
     max_epochs: int = 200
     early_stopping: bool = True  # False: train max_epochs and keep the last weights
-    patience: int = 10
+    patience: int = 2
     monitor: str = "val_loss"
     validation_fraction: float = 0.2  # of the training subjects, at least one subject
     oversampler: str = "random"  # after the dense layer; "input" balances the batches instead
