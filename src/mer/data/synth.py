@@ -59,12 +59,12 @@ ANNOTATION_COLUMNS = ["subject", "video", "onset", "apex", "offset", "label", "f
 @dataclass(frozen=True)
 class SynthParams:
     """Every knob of the generator. The defaults are calibrated to real CASME II clips
-    (../shared/notes/real-casme2-stats.md, measured by `mer motion-card`); SUBPIXEL holds the
+    (the motion card table in README.md, measured by `mer motion-card`); SUBPIXEL holds the
     earlier sub-pixel world (workflow/configs/synthetic-subpixel.yaml)."""
 
     seed: int = 0
-    subjects: int = 8
-    clips_per_subject: int = 12  # mean; each subject gets 0.5x..1.5x of it, at least 1
+    subjects: int = 6
+    clips_per_subject: int = 6  # mean; each subject gets 0.5x..1.5x of it, at least 1
     frame_size: int = 312  # median frame height (px); motion knobs are in px at this height
     frame_size_jitter: float = 0.06  # per-clip height varies by +- this fraction (uniform)
     aspect: float = 0.83  # width / height (<= 1: the face is rendered square, its sides cut)
