@@ -19,7 +19,7 @@ The structure follows the MIT reference code (amplify_spatial_lpyr_temporal_{ide
   chromAttenuation = 1 (no chroma damping; there is no such parameter here).
 - Output is float32 and not clipped (MIT clips to [0, 1] before writing video); use to_uint8.
 
-Where we deliberately differ from the MIT code (../shared/notes/evm-flow.md):
+Where we deliberately differ from the MIT code (docs/preprocessing.md):
 
 - Ideal filter: MIT keeps only the positive-frequency FFT bins and takes the real part, which
   halves the gain in the pass band. We keep the positive and the negative bins (rfft/irfft), so
