@@ -7,10 +7,8 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# A CASME II-sized DAG (2,520 jobs) is ~350k Python objects in Snakemake's process. Python's
-# default thresholds rescan them in full collection after collection, and again at exit:
-# ~1.4 s of a 5.6 s dry run (benchmarks/bench_scale.py). Collect less often, and leave what
-# exists at exit to the OS (gc.freeze: the exit-time collections skip those objects).
+# Large DAGs are many Python objects: collect less often, and skip them at exit
+# (docs/benchmarks.md, "Garbage collection"; benchmarks/bench_scale.py).
 gc.set_threshold(50_000, 20, 20)
 atexit.register(gc.freeze)
 

@@ -8,7 +8,7 @@ per-clip stage can do. A float32 conversion pass (the size of magnify's output) 
 Peak memory is the growth of the maximum resident set size during one magnify call, measured
 in a fresh subprocess (it includes the float32 output, 4x the size of a uint8 clip).
 
-Target (issue 3): 128x480x640 uint8 gray at alpha 8, ideal filter: >= 1,200 frames/s and
+Target: 128x480x640 uint8 gray at alpha 8, ideal filter: >= 1,200 frames/s and
 <= 0.5 GB peak extra memory on a 2-core machine. Timings are medians of --repeats runs after
 one warm-up. Other processes on the machine slow it, so the CPU they used during the run is
 printed (in cores, from /proc/stat minus this process and its children).

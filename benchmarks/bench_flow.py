@@ -7,7 +7,7 @@ onset->apex flow as ground truth, in two settings:
 - realistic: the generator's defaults (sensor noise sigma 2, illumination flicker, head drift)
   with the apex amplitude drawn from about 0.3-1 px;
 - clean: no noise and no flicker, smooth motion only (the setting of the numbers in
-  ../shared/notes/evm-flow.md). Flicker goes too because on a noise-free frame a 0.5 % gain
+  docs/preprocessing.md). Flicker goes too because on a noise-free frame a 0.5 % gain
   change moves the uint8 steps of the smooth background by many pixels: motion that no
   ground truth describes.
 Blinks are off in both: the generator's flow_uv does not contain the eyelid's motion, so the

@@ -177,7 +177,7 @@ def main() -> None:
     print(
         f"compute floor on {args.cores} cores: {parallel_wall:.1f} s wall ({args.cores} in-process "
         f"runs at once, each on its share of the clips; perfect scaling would be "
-        f"{cpu / args.cores:.1f} s); issue 19's target: 60 s"
+        f"{cpu / args.cores:.1f} s); target: 60 s"
     )
     print(f"overhead ratio {workflow_wall / wall:.2f}")
 

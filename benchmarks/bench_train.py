@@ -1,4 +1,4 @@
-"""Training step and epoch time against their pure compute (issue 5, "Performance").
+"""Training step and epoch time against their pure compute (docs/training.md, "Performance").
 
     python benchmarks/bench_train.py [--rows 640] [--val-clips 60] [--repeats 5] [--size 64]
                                      [--parts sabcde]
@@ -28,7 +28,7 @@ median over rounds of the paired ratio, the ratio of the fastest times is printe
 
 (c) the training step in the default precision (TrainConfig.precision "auto": bf16 autocast
     and channels_last on a CPU with native bf16, mer.learn.precision) against the plain fp32
-    eager step, same batch, interleaved. Target (issue 20): >= 75 samples/s at 64 px, batch
+    eager step, same batch, interleaved. Target: >= 75 samples/s at 64 px, batch
     64, 2 threads, and speedup >= 1.5. torch.compile was measured and left out: 98 s of
     compilation per fold process and no faster a step afterwards (docs/training.md).
 (d) agreement: every LOSO fold of an easy 4-subject problem (class = direction of motion)

@@ -1,5 +1,5 @@
 """`mer <verb> --help` and the parser of every verb load no heavy module: each workflow job
-starts a `mer` process, so what the parser imports is paid once per job (issue 19)."""
+starts a `mer` process, so what the parser imports is paid once per job."""
 
 import json
 import subprocess

@@ -84,3 +84,30 @@ def test_files_the_documentation_names_exist():
             if not (REPO / path).exists():
                 missing.append(f"{page.name}: {path}")
     assert not missing, missing
+
+
+# Tests that read the licensed sheets from that folder when it is there name it as a path; this
+# file names the pattern.
+UNRESOLVABLE_ALLOWED = {
+    "tests/data/test_composite.py",
+    "tests/data/test_datasets.py",
+    "tests/test_packaging.py",
+}
+
+
+def test_no_file_points_where_a_clone_cannot_follow():
+    """No reference to ../shared or to an issue number: a clone has neither."""
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    pattern = re.compile(r"\.\./shared|\b[Ii]ssues? \d+|(?<![\w&])#\d{1,3}\b")
+    found = []
+    for path in tracked:
+        text_file = path == "Snakefile" or path.endswith((".py", ".md", ".yaml", ".smk", ".rst"))
+        if path in UNRESOLVABLE_ALLOWED or not text_file:
+            continue
+        text = (REPO / path).read_text(errors="ignore")
+        found += [f"{path}: {m.group()}" for m in pattern.finditer(text)]
+    assert not found

@@ -1,4 +1,4 @@
-"""Bad input (issue 9): each fault is named (sample, file, reason) and spares the other samples.
+"""Bad input: each fault is named (sample, file, reason) and spares the other samples.
 
 Faults in annotations and frames are caught by the samples stage, before any per-sample job
 exists: `on_bad_sample: skip` leaves the row out of samples.tsv and lists it in the report,

@@ -29,7 +29,7 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["synthetic"].update(noise_sigma=-1), ["noise_sigma", "minimum"]),
         (lambda c: c["synthetic"].update(subjects="eight"), ["subjects", "integer"]),
         (lambda c: c["dataset"].update(loader="table"), ["root"]),
-        # issue 9: wrong type, unknown key (top level and nested), impossible values
+        # wrong type, unknown key (top level and nested), impossible values
         (lambda c: c["train"].update(batch_size="64"), ["batch_size", "integer"]),
         (lambda c: c.update(reslts="out"), ["reslts"]),
         (lambda c: c["evm"].update(alpah=8), ["alpah"]),

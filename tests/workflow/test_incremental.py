@@ -1,7 +1,7 @@
-"""Incremental-rerun guarantees (issue 8): a parameter change plans exactly the jobs of its
+"""Incremental-rerun guarantees: a parameter change plans exactly the jobs of its
 stage and what follows (dry-run job tables), switching back or adding a twin experiment costs
 nothing, and a run killed mid-training resumes without redoing finished folds. Preprocessing
-(evm, flow, masks) and the descriptors' features run one job per subject and stage (issue 19),
+(evm, flow, masks) and the descriptors' features run one job per subject and stage,
 so their counts are subjects."""
 
 import hashlib

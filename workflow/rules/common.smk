@@ -370,7 +370,7 @@ EXPERIMENTS = {
 }
 # Named targets with their own variants (docs/experiments.md): the method's alpha figure,
 # the ablation that says where a gain comes from, and the variants beyond the method
-# (`sweeps.beyond`, config data).
+# (`sweeps.ablation`, `sweeps.beyond`: config data).
 MSCNN = {k: v for k, v in config["experiments"].get("mscnn", {}).items() if k != "method"}
 SWEEPS = {
     "alpha_sweep": {
@@ -379,21 +379,10 @@ SWEEPS = {
         )
         for a in config["sweeps"]["alpha"]
     },
+    # The configured method beside its variants (config data, `sweeps.ablation`).
     "ablation": {
-        name: register_experiment(name, overrides)
-        for name, overrides in {
-            "mscnn": MSCNN,
-            "oversampler_none": {"train": {"oversampler": "none"}},
-            "oversampler_smote": {"train": {"oversampler": "smote"}},
-            "oversampler_adasyn": {"train": {"oversampler": "adasyn"}},
-            "oversampler_input": {"train": {"oversampler": "input"}},
-            "stream_flow": {"train": {"streams": ["flow_image"]}},
-            "stream_apex": {"train": {"streams": ["apex_gray"]}},
-            "stream_masked": {"train": {"streams": ["masked_apex"]}},
-            "streams_flow_apex": {"train": {"streams": ["flow_image", "apex_gray"]}},
-            "no_magnification": {"evm": {"alpha": 0}},
-            "filter_only": {"evm": {"mode": "filter_only"}},
-        }.items()
+        name: register_experiment(name, overrides, where="sweeps.ablation")
+        for name, overrides in {"mscnn": MSCNN, **config["sweeps"]["ablation"]}.items()
     },
     "beyond": {
         name: register_experiment(name, overrides, where="sweeps.beyond")

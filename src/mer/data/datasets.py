@@ -6,7 +6,7 @@ composite of the three, and the dispatch over every loader, are in mer.data.load
 
 One function per database. Each states its database's facts, and every fix to its licensed
 annotation sheet, as explicit commented code (checked against the real files:
-../shared/notes/datasets.md). Rows that cannot be used are reported with a reason by
+docs/datasets.md). Rows that cannot be used are reported with a reason by
 `samples.build_samples`, never dropped silently; the fixes applied go to LoadResult.notes.
 """
 

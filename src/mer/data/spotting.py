@@ -1,6 +1,6 @@
 """Apex spotting: the frame of largest facial change in an onset..offset clip.
 
-SMIC gives onset and offset only, so its apex is spotted from the frames (issue 10).
+SMIC gives onset and offset only, so its apex is spotted from the frames (docs/datasets.md).
 
 Method `frame_difference` (the default), on the frames from the onset to the last (offset)
 frame, inside the face box:

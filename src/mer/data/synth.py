@@ -10,7 +10,7 @@ Frame t is rendered by backward warping a static face image:
     frame_t(q) = face(q - a(t) * F(q) - g(t))
 with F the unit-peak expression field, a(t) the temporal profile (0 at onset, amplitude at
 apex) and g(t) the global head drift. Warping uses cubic B-splines (scipy map_coordinates),
-not cv2.remap, which quantises positions to 1/32 px (../shared/notes/evm-flow.md).
+not cv2.remap, which quantises positions to 1/32 px (docs/preprocessing.md).
 """
 
 from __future__ import annotations
@@ -59,12 +59,12 @@ ANNOTATION_COLUMNS = ["subject", "video", "onset", "apex", "offset", "label", "f
 @dataclass(frozen=True)
 class SynthParams:
     """Every knob of the generator. The defaults are calibrated to real CASME II clips
-    (../shared/notes/real-casme2-stats.md, measured by `mer motion-card`); SUBPIXEL holds the
+    (the motion card table in README.md, measured by `mer motion-card`); SUBPIXEL holds the
     earlier sub-pixel world (workflow/configs/synthetic-subpixel.yaml)."""
 
     seed: int = 0
-    subjects: int = 8
-    clips_per_subject: int = 12  # mean; each subject gets 0.5x..1.5x of it, at least 1
+    subjects: int = 6
+    clips_per_subject: int = 6  # mean; each subject gets 0.5x..1.5x of it, at least 1
     frame_size: int = 312  # median frame height (px); motion knobs are in px at this height
     frame_size_jitter: float = 0.06  # per-clip height varies by +- this fraction (uniform)
     aspect: float = 0.83  # width / height (<= 1: the face is rendered square, its sides cut)

@@ -25,8 +25,8 @@ class PublishedResult:
     experiment: str | None = None
 
 
-# Source: the authors' comparison tables as quoted in issue 6. In our copy the last two rows
-# of each table have a value only in the F1 column; the lost accuracies stay None.
+# Source: the comparison tables of the MSCNN paper. In our copy the last two rows of each table
+# have a value only in the F1 column; the lost accuracies stay None.
 PUBLISHED: tuple[PublishedResult, ...] = (
     PublishedResult("CASME II", "ELRCN-TE", f1="0.5000", accuracy="0.5244", experiment="elrcn"),
     PublishedResult("CASME II", "LBP-SIP", f1="0.4480", accuracy="0.4656", experiment="lbpsip"),
@@ -52,8 +52,8 @@ PUBLISHED: tuple[PublishedResult, ...] = (
 )
 PUBLISHED_DATASETS = ("CASME II", "SAMM")
 COMPOSITE = "MEGC 2019 composite"
-# The full composite (442 clips, 68 subjects, LOSO), (method, UF1, UAR) as published and
-# quoted in issue 10 (MEGC 2019 results: See et al. 2019, Liong et al. 2019, Gan et al. 2019).
+# The full composite (442 clips, 68 subjects, LOSO), (method, UF1, UAR) as published
+# (MEGC 2019 results: See et al. 2019, Liong et al. 2019, Gan et al. 2019).
 PUBLISHED_COMPOSITE = (
     ("LBP-TOP", "0.5882", "0.5785"),
     ("OFF-ApexNet", "0.7196", "0.7096"),

@@ -66,11 +66,13 @@ def cmd_train(args) -> int:
     import torch
 
     from mer.learn import model, train
+    from mer.settings import defaults
     from mer.store import files
 
     imported = time.perf_counter()
 
-    config = train.TrainConfig.from_dict(json.loads(args.config_json))
+    # Keys not given take the schema's defaults, as in the workflow.
+    config = train.TrainConfig.from_dict({**defaults("train"), **json.loads(args.config_json)})
 
     def log(line: str) -> None:
         print(line, flush=True)  # epoch lines show the progress in the rule's log
@@ -174,7 +176,11 @@ def register(verbs) -> None:
     p.add_argument("out_dir")
     p.add_argument("--held-out", required=True, help="the test subject")
     p.add_argument("--shards", nargs="+", required=True, help="one shard per subject")
-    p.add_argument("--config-json", default="{}", help="training parameters (JSON object)")
+    p.add_argument(
+        "--config-json",
+        default="{}",
+        help="training parameters (JSON object; keys left out: the schema's defaults)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(

@@ -47,7 +47,7 @@ class TrainConfig:
     validation_fraction: float = 0.2  # of the training subjects, at least one subject
     oversampler: str = "random"  # after the dense layer; "input" balances the batches instead
     head_epochs: int = 100  # refit of the classifier head on balanced features
-    batchnorm_rows: int = 512  # training rows that re-estimate BatchNorm statistics per epoch
+    batchnorm_rows: int = 256  # training rows that re-estimate BatchNorm statistics per epoch
     precision: str = "auto"  # of the training steps: auto | bf16 | fp32 (mer.learn.precision)
     # Beyond the method (docs/configuration.md); the defaults are the method.
     label_smoothing: float = 0.0  # of the end-to-end cross-entropy (torch's label_smoothing)

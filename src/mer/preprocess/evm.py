@@ -5,64 +5,15 @@ along time, multiplied by a per-level amplification alpha_l and added back:
 
     magnified = clip + collapse(alpha_l * bandpass_t(laplacian_l(clip)))
 
-The structure follows the MIT reference code (amplify_spatial_lpyr_temporal_{ideal,iir,butter}.m):
-
-- Per-level attenuation with the spatial cut-off wavelength lambda_c (paper, Fig. 6):
-  delta = lambda_c / 8 / (1 + alpha); the representative wavelength lambda is
-  sqrt(H^2 + W^2) / 3 at the coarsest level of the pyramid (the low-pass residual, as in the
-  MIT loop, which starts there) and halves per finer level;
-  alpha_l = min(alpha, 2 * (lambda / delta / 8 - 1)). The finest band and the low-pass residual
-  are not amplified. Unlike MIT we clamp alpha_l at 0: with a very deep explicit pyramid the
-  formula turns negative on fine levels, which would reverse the motion there.
-- Colour clips are magnified per RGB channel. MIT works in YIQ, but the pyramid and the temporal
-  filter are linear and the same alpha is used for every channel, so per channel equals YIQ with
-  chromAttenuation = 1 (no chroma damping; there is no such parameter here).
-- Output is float32 and not clipped (MIT clips to [0, 1] before writing video); use to_uint8.
-
-Where we deliberately differ from the MIT code (../shared/notes/evm-flow.md):
-
-- Ideal filter: MIT keeps only the positive-frequency FFT bins and takes the real part, which
-  halves the gain in the pass band. We keep the positive and the negative bins (rfft/irfft), so
-  the gain is exactly 1 in the band and alpha means what the paper says. Bins with
-  low_hz <= f <= high_hz are kept (MIT: strict inequalities).
-- Butterworth: MIT calls MATLAB's butter(1, f / fps), which normalises to Nyquist, so its
-  cut-offs are half the nominal Hz. Ours are true Hz (scipy.signal.butter(..., fs=fps)).
-  MIT filters causally; a causal filter lags, so the band-passed signal peaks after the
-  annotated apex and the onset->apex difference shrinks (measured on raised-cosine bumps of
-  40..100 frames at 200 fps, band 0.5-20 Hz: causal keeps 69-83 % of the rise, zero-phase
-  86-97 %). We filter zero-phase (scipy.signal.filtfilt, Gustafsson's method for the edge
-  states, which needs no padding and kept the most of the rise). The magnitude response is
-  squared: each first-order low-pass is -6 dB, not -3 dB, at its cut-off. It is applied as
-  the equivalent (T, T) matrix, so its cost grows with T^2 per coefficient.
-- IIR ("iir"): exactly MIT's difference of two first-order low-passes
-  y_i <- r_i * x + (1 - r_i) * y_i, started at the first frame, causal. r1 and r2 are per-frame
-  coefficients, so low_hz/high_hz are not used; the cut-offs are about -fps * ln(1 - r) / (2 pi)
-  (r1 = 0.4, r2 = 0.05 at 200 fps: about 16 Hz and 1.6 Hz). Being causal and with a high
-  low cut, it keeps only 32-58 % of the onset->apex rise of such bumps; prefer "ideal".
-
-Default band: the onset->apex rise of a micro-expression is the slowest thing in the clip. With
-an FFT filter over T frames at fps, bins are fps / T Hz apart, and a low cut above the first bin
-throws most of the rise away. DEFAULT_LOW_HZ = 0.5 keeps the first bin for clips up to
-2 * fps frames (2 s), and the DC bin cancels in apex - onset anyway. DEFAULT_HIGH_HZ = 20 keeps
->= 99.8 % of the rise of 40..100-frame bumps at 200 fps while dropping faster sensor noise; it
-needs fps > 40 (pass high_hz below fps / 2 for slower cameras).
-
-mode "filter_only" is the control for telling magnification from temporal denoising: the same
-temporal filter, no amplification, applied to every pixel (the pyramid is linear and sums back
-to the frame, so this equals filtering every level): output = per-pixel temporal mean +
-bandpass_t(clip). In-band content keeps gain 1; out-of-band content (noise above high_hz, drift
-below low_hz) is removed. alpha, levels and lambda_c are ignored in that mode.
-
-Speed (128 x 480 x 640 uint8 gray, alpha 8, 2 cores: benchmarks/bench_evm.py): the finest
-band and the residual are never amplified, so they are never band-passed or even built (the
-finest band holds 3/4 of the coefficients); the clip is added back directly instead of
-collapsing its unamplified levels. The amplified levels of all frames sit in one (time,
-coefficient) float32 buffer; the ideal filter with few kept bins runs as a projection onto
-their cosines and sines (two thin matrix products, exactly the FFT result, half its cost here),
-over column chunks in threads. Frames are analysed and collapsed in threads too. The thread
-count is cv2.getNumThreads(), so cv2.setNumThreads(n) limits both OpenCV and these modules; BLAS
-is held at one thread per worker while filtering. Peak memory is about the float32 output plus
-a third of it for the buffer.
+It follows the MIT reference code, with these decisions (reasons and measurements:
+docs/preprocessing.md, "EVM implementation notes"):
+- alpha_l = min(alpha, 2 * (lambda / delta / 8 - 1)), clamped at 0; finest band and low-pass
+  residual not amplified; colour clips per RGB channel (= YIQ without chroma damping).
+- Ideal filter: gain exactly 1 in low_hz <= f <= high_hz (MIT halves it).
+- Butterworth: true Hz and zero-phase (MIT: Nyquist-normalised, causal). "iir": MIT's, causal.
+- mode "filter_only": the same temporal filter without amplification (the control).
+- Output is float32, not clipped; use to_uint8.
+Threads: cv2.getNumThreads(), so cv2.setNumThreads(n) limits OpenCV and this module alike.
 
 This module holds magnify and the evm stage (onset_apex); the band-pass filters are in
 mer.preprocess.temporal_filters, the Laplacian pyramid and per-level alpha in

@@ -33,15 +33,9 @@ DEFAULT_METHOD = "deepflow"
 # Each method's parameters and their defaults; names follow OpenCV's setters in snake_case so
 # that OpenCV's documentation applies unchanged (TV-L1's `lambda` becomes `lambda_`).
 _DEFAULT_PARAMS: dict[str, dict] = {
-    # OpenCV exposes none of DeepFlow's weights (alpha, delta, gamma are fixed inside). Its data
-    # term's robust and normalisation constants are absolute, so scaling the gray levels down
-    # weakens the data term against the smoothness term. Tuned on 256x256 synthetic
-    # micro-motion with sensor noise sigma 2 (seed 7): 0.1 lowered the mean EPE from 0.049 px
-    # (scale 1, OpenCV as-is) to 0.025 px and raised the correlation with the true field from
-    # 0.80 to 0.93 while the EPE inside the moving region stayed at 0.16 px; at 0.004 (0..1
-    # images) that EPE doubled: over-smoothed. On the benchmark's seed 0 (not used for tuning):
-    # 0.053 -> 0.030 px. Also on EVM-magnified frames (alpha 8) the correlation rose, 0.84 ->
-    # 0.89 at 128x128 and 0.81 -> 0.88 at 256x256.
+    # OpenCV exposes none of DeepFlow's weights; scaling the gray levels down weakens its
+    # absolute data term against smoothness. 0.1: tuned on synthetic micro-motion
+    # (docs/preprocessing.md, "DeepFlow's intensity scale").
     "deepflow": {"intensity_scale": 0.1},
     # OpenCV's defaults.
     "tvl1": {
