@@ -1,4 +1,4 @@
-"""Training step and epoch time against their pure compute (docs/training.md, "Performance").
+"""Training step and epoch time against their pure compute (docs/training.md, "Speed").
 
     python benchmarks/bench_train.py [--rows 640] [--val-clips 60] [--repeats 5] [--size 64]
                                      [--parts sabcde]

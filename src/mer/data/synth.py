@@ -10,7 +10,7 @@ Frame t is rendered by backward warping a static face image:
     frame_t(q) = face(q - a(t) * F(q) - g(t))
 with F the unit-peak expression field, a(t) the temporal profile (0 at onset, amplitude at
 apex) and g(t) the global head drift. Warping uses cubic B-splines (scipy map_coordinates),
-not cv2.remap, which quantises positions to 1/32 px (docs/preprocessing.md).
+not cv2.remap, which quantises positions to 1/32 px (docs/configuration.md, `synthetic`).
 """
 
 from __future__ import annotations
