@@ -11,7 +11,7 @@ from conftest import REPO
 
 SRC = REPO / "src" / "mer"
 # The data's path through the package: a stage may import only from itself and earlier ones.
-STAGES = ["store", "data", "preprocess", "learn", "methods", "evaluation"]
+STAGES = ["store", "data", "preprocess", "learn", "methods", "evaluation", "plan"]
 # Leaf modules any stage may use: the package itself (__version__), shared argument types,
 # the compute mode and the schema defaults.
 SHARED = {"mer", "mer.arguments", "mer.compute", "mer.settings"}

@@ -12,11 +12,14 @@ from mer.data import cli as data_cli
 from mer.evaluation import cli as evaluation_cli
 from mer.learn import cli as learn_cli
 from mer.methods import cli as methods_cli
+from mer.plan import cli as plan_cli
 from mer.preprocess import cli as preprocess_cli
 from mer.store import cli as store_cli
 
 # In the data's order, so `mer --help` lists the verbs as the pipeline runs them.
-STAGE_CLIS = (data_cli, preprocess_cli, learn_cli, methods_cli, evaluation_cli, store_cli)
+STAGE_CLIS = (
+    data_cli, preprocess_cli, learn_cli, methods_cli, evaluation_cli, plan_cli, store_cli
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

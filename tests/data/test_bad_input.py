@@ -18,7 +18,7 @@ import yaml
 from conftest import REPO, run_snakemake
 from mer import cli
 from mer.data import frames, samples, synth
-from mer.preprocess import evm, flow
+from mer.preprocess import flow
 from mer.store import files
 
 # Frames written as PNG: the corruptions below name and rewrite .png files.
@@ -198,10 +198,6 @@ def test_a_truncated_jpeg_is_named(tmp_path, kept):
     assert frames.frame_size(whole) == (64, 48)
     with pytest.raises(frames.DataError, match=r"img2\.jpg .*truncated"):
         frames.frame_size(truncated)
-
-
-def test_the_samples_stage_minimum_is_the_evm_filter_minimum():
-    assert samples.MIN_CLIP_FRAMES == evm.MIN_FRAMES
 
 
 def test_evm_job_names_the_clip_too_short_for_the_band(tmp_path, capsys):

@@ -10,7 +10,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
 from mer.learn import augment, head, inference, shards, split, train
 from mer.learn.reader import ShardDataset
 
@@ -188,11 +187,6 @@ def test_a_trunk_of_other_settings_is_refused(four_subjects, change, named):
             four_subjects, "s2", train.TrainConfig.from_dict(QUICK), 0, log=lambda _: None,
             trunk=base.checkpoint,
         )  # fmt: skip
-
-
-def test_workflow_and_training_agree_on_the_head_settings():
-    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
-    assert f"HEAD_SETTINGS = {train.HEAD_SETTINGS!r}" in common
 
 
 def test_checkpoint_reloads_safely_and_reproduces_its_predictions(four_subjects, tmp_path):

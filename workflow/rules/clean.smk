@@ -1,7 +1,6 @@
 # Disk: list or remove cached artifacts of parameter sets the config no longer produces.
-# The current keys come from the registries common.smk fills while parsing this very config
-# (experiments, sweeps, ablation), so they match the paths the rules would build
-# (current_keys in common.smk).
+# The current keys come from the plan of this very config (mer.plan.runs: experiments and
+# sweeps), so they match the paths the rules would build.
 
 
 rule clean_cache:

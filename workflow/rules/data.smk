@@ -1,4 +1,5 @@
 # Stage 1: dataset -> canonical samples table (+ the synthetic dataset when configured).
+import shlex
 
 
 rule synth:

@@ -1,7 +1,7 @@
 # ELRCN-TE (mer.methods.elrcn), wired like train.smk. Per sample: the sequence inputs (.npz,
 # steps x (u, v, strain, gray) at a small size) of the raw clip (no magnification, as the
 # original); per (seed, held-out subject): one LOSO fold with its own leak-free early stopping.
-# Experiments with `method: elrcn` are registered in common.smk (register_elrcn).
+# Experiments with `method: elrcn` are planned by mer.plan.runs (its ELRCN runs).
 
 
 wildcard_constraints:
@@ -17,7 +17,7 @@ rule elrcn_inputs:
     params:
         onset=lambda wc: sample_row(wc)["onset"],
         offset=lambda wc: sample_row(wc)["offset"],
-        run=elrcn_inputs_run,
+        run=lambda wc: PLAN.elrcn_inputs(wc.elrcn_inputs_key),
         crop=(
             f"--crop-size {CROP['size']} --crop-margin {CROP['margin']}" if CROP["enabled"] else ""
         ),

@@ -30,7 +30,7 @@ rule evaluate:
         ),
     params:
         out_dir=lambda wc, output: os.path.dirname(output.metrics),
-        experiment=lambda wc: experiment_name(wc.key),
+        experiment=lambda wc: PLAN.experiment_name(wc.key),
         classes=",".join(DATASET["classes"]),
         seed_dirs=lambda wc: " ".join(f"{s}={seed_dir(wc.key, s)}" for s in SEEDS),
         subjects=lambda wc: ",".join(all_subjects()),
@@ -156,7 +156,7 @@ rule training_curves:
         ),
     params:
         fold_dirs=lambda wc, input: " ".join(os.path.dirname(f) for f in input),
-        title=lambda wc: experiment_name(wc.key),
+        title=lambda wc: PLAN.experiment_name(wc.key),
     log:
         f"{LOGS}/training_curves/{{key}}.log",
     conda:

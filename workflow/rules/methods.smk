@@ -3,6 +3,10 @@
 # manifest, as the preprocessing jobs) and one LOSO job per seed (a linear SVM trains in
 # milliseconds), written in the same per-fold format as `train`. The rules are made from one
 # template per registered method, so that job tables name the method (lbptop_features 8).
+import re
+import shlex
+
+from mer.methods.registry import METHODS
 
 
 def feature_input(wildcards):

@@ -5,7 +5,7 @@ rule analysis:
     """Everything `all` builds except the HTML report (the report's own target list)."""
     input:
         f"{DATA_DIR}/samples.tsv",
-        dataset_previews(),
+        [f"{DATA_DIR}/preview/synthetic_clips.png"] * SYNTHETIC,
         f"{MASK_DIR}/contact_sheet.png",
         f"{DATA_DIR}/card/{DEFAULT_CHAIN['masks']}/card.png",
         rules.all_shards.input,

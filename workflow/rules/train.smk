@@ -12,7 +12,7 @@ wildcard_constraints:
 rule train:
     input:
         shards=lambda wc: shard_files(TRAIN_RUNS[wc.train_key]["shards"]),
-        # Another variant's checkpoint of this fold, where only the head differs (common.smk).
+        # Another variant's checkpoint of this fold, where only the head differs (mer.plan.runs).
         trunk=trunk_checkpoint,
         # train.init_weights: a local weights file (edited: the folds rerun).
         init_weights=lambda wc: TRAIN_RUNS[wc.train_key]["train"].get("init_weights") or [],

@@ -30,7 +30,7 @@ SAMPLE_COLUMNS = [
     "first_frame",
     "last_frame",
 ]
-# The EVM temporal filter needs at least this many frames (= mer.preprocess.evm.MIN_FRAMES, tested).
+# The EVM temporal filter needs at least this many frames (mer.preprocess.evm reads it here).
 MIN_CLIP_FRAMES = 4
 # Skips that follow from a choice in the config (the classes, apex_fill), not from a fault in
 # the data: `on_bad_sample: fail` stops on every other kind of skip.

@@ -36,15 +36,11 @@ from mer.data.synth_faces import (
     temporal_profile,
     true_flow,
 )
+from mer.settings import defaults
 
-# CASME II-like class priors (share of the 5-class set).
-CASME2_PRIORS = {
-    "others": 0.40,
-    "disgust": 0.26,
-    "happiness": 0.13,
-    "repression": 0.11,
-    "surprise": 0.10,
-}
+SCHEMA = defaults("synthetic")
+# CASME II-like class priors (share of the 5-class set): the schema's default.
+CASME2_PRIORS = SCHEMA["class_priors"]
 # FACS action units used for each class; 'others' and 'repression' draw one variant per clip.
 CLASS_ACTION_UNITS = {
     "surprise": [["1", "2"]],
@@ -58,35 +54,36 @@ ANNOTATION_COLUMNS = ["subject", "video", "onset", "apex", "offset", "label", "f
 
 @dataclass(frozen=True)
 class SynthParams:
-    """Every knob of the generator. The defaults are calibrated to real CASME II clips
-    (the motion card table in README.md, measured by `mer motion-card`); SUBPIXEL holds the
-    earlier sub-pixel world (workflow/configs/synthetic-subpixel.yaml)."""
+    """Every knob of the generator: the `synthetic` section, whose defaults and meanings are
+    in the config schema (mer.settings). The defaults are calibrated to real CASME II clips
+    (measured by `mer motion-card`); SUBPIXEL holds the earlier sub-pixel world
+    (workflow/configs/synthetic-subpixel.yaml)."""
 
-    seed: int = 0
-    subjects: int = 6
-    clips_per_subject: int = 6  # mean; each subject gets 0.5x..1.5x of it, at least 1
-    frame_size: int = 312  # median frame height (px); motion knobs are in px at this height
-    frame_size_jitter: float = 0.06  # per-clip height varies by +- this fraction (uniform)
-    aspect: float = 0.83  # width / height (<= 1: the face is rendered square, its sides cut)
-    image_format: str = "jpg"  # jpg | png (lossless)
-    jpeg_quality: int = 90
-    fps: float = 200.0
-    frames_min: int = 46
-    frames_max: int = 122
-    apex_min: float = 0.0  # apex position in onset..offset (0..1): apex_min..apex_max,
-    apex_max: float = 1.0
-    apex_beta: float = 6.0  # shaped by a symmetric Beta(b, b); 0 = uniform
-    amplitude_px: float = 3.0  # median peak displacement at apex
-    amplitude_jitter: float = 0.0  # per-clip amplitude varies by +- this fraction (uniform)
-    amplitude_spread: float = 0.65  # and by a log-normal factor of this sigma
-    noise_sigma: float = 1.6  # Gaussian sensor noise, gray levels (before JPEG)
-    drift_px: float = 1.2  # slow global head drift over a clip (median)
-    drift_spread: float = 0.6  # log-normal sigma of the per-clip drift
-    flicker: float = 0.01  # relative illumination flicker
-    blink_prob: float = 0.3  # chance of an eye blink per clip, unrelated to the class
-    one_sided_prob: float = 0.4  # chance that the expression is unilateral
-    expression_extent: float = 2.0  # radius of the action units' moving skin (x the default)
-    class_priors: dict = field(default_factory=lambda: dict(CASME2_PRIORS))
+    seed: int = SCHEMA["seed"]
+    subjects: int = SCHEMA["subjects"]
+    clips_per_subject: int = SCHEMA["clips_per_subject"]
+    frame_size: int = SCHEMA["frame_size"]
+    frame_size_jitter: float = SCHEMA["frame_size_jitter"]
+    aspect: float = SCHEMA["aspect"]
+    image_format: str = SCHEMA["image_format"]
+    jpeg_quality: int = SCHEMA["jpeg_quality"]
+    fps: float = SCHEMA["fps"]
+    frames_min: int = SCHEMA["frames_min"]
+    frames_max: int = SCHEMA["frames_max"]
+    apex_min: float = SCHEMA["apex_min"]
+    apex_max: float = SCHEMA["apex_max"]
+    apex_beta: float = SCHEMA["apex_beta"]
+    amplitude_px: float = SCHEMA["amplitude_px"]
+    amplitude_jitter: float = SCHEMA["amplitude_jitter"]
+    amplitude_spread: float = SCHEMA["amplitude_spread"]
+    noise_sigma: float = SCHEMA["noise_sigma"]
+    drift_px: float = SCHEMA["drift_px"]
+    drift_spread: float = SCHEMA["drift_spread"]
+    flicker: float = SCHEMA["flicker"]
+    blink_prob: float = SCHEMA["blink_prob"]
+    one_sided_prob: float = SCHEMA["one_sided_prob"]
+    expression_extent: float = SCHEMA["expression_extent"]
+    class_priors: dict = field(default_factory=lambda: dict(SCHEMA["class_priors"]))
 
     @classmethod
     def from_dict(cls, values: dict) -> SynthParams:

@@ -22,38 +22,42 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mer import __version__, compute
-from mer.learn import faults, fusion, head, inference, pretrained, resume, split
+from mer.learn import faults, fusion, head, inference, pretrained, resume, settings, split
 from mer.learn.model import FUSIONS, MSCNN, MSCNN_STREAMS
 from mer.learn.precision import PRECISIONS, Precision, resolve
 from mer.learn.predictions import predictions_table
 from mer.learn.reader import ShardDataset
+from mer.settings import defaults
 
 OVERSAMPLERS = ("none", "random", "smote", "adasyn", "input")
 MONITORS = ("val_loss", "val_f1")
+SCHEMA = defaults("train")
 
 
 @dataclass
 class TrainConfig:
+    """The `train` section. Its defaults and what each key means are in the config schema
+    (workflow/schemas/config.schema.yaml, read by mer.settings)."""
+
     streams: tuple = MSCNN_STREAMS
-    dense_units: int = 256
-    learning_rate: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    max_epochs: int = 200
-    early_stopping: bool = True  # False: train max_epochs and keep the last weights
-    patience: int = 2
-    monitor: str = "val_loss"
-    validation_fraction: float = 0.2  # of the training subjects, at least one subject
-    oversampler: str = "random"  # after the dense layer; "input" balances the batches instead
-    head_epochs: int = 100  # refit of the classifier head on balanced features
-    batchnorm_rows: int = 256  # training rows that re-estimate BatchNorm statistics per epoch
-    precision: str = "auto"  # of the training steps: auto | bf16 | fp32 (mer.learn.precision)
-    # Beyond the method (docs/configuration.md); the defaults are the method.
-    label_smoothing: float = 0.0  # of the end-to-end cross-entropy (torch's label_smoothing)
-    stream_dropout: float = 0.0  # training steps: a sample's stream zeroed with this probability
-    fusion: str = "dense"  # dense (the method) | late (per-stream classifiers, fitted weights)
-    init_weights: str | None = None  # a local torchvision resnet18 state_dict for every trunk
+    dense_units: int = SCHEMA["dense_units"]
+    learning_rate: float = SCHEMA["learning_rate"]
+    momentum: float = SCHEMA["momentum"]
+    weight_decay: float = SCHEMA["weight_decay"]
+    batch_size: int = SCHEMA["batch_size"]
+    max_epochs: int = SCHEMA["max_epochs"]
+    early_stopping: bool = SCHEMA["early_stopping"]
+    patience: int = SCHEMA["patience"]
+    monitor: str = SCHEMA["monitor"]
+    validation_fraction: float = SCHEMA["validation_fraction"]
+    oversampler: str = SCHEMA["oversampler"]
+    head_epochs: int = SCHEMA["head_epochs"]
+    batchnorm_rows: int = SCHEMA["batchnorm_rows"]
+    precision: str = SCHEMA["precision"]
+    label_smoothing: float = SCHEMA["label_smoothing"]
+    stream_dropout: float = SCHEMA["stream_dropout"]
+    fusion: str = SCHEMA["fusion"]
+    init_weights: str | None = SCHEMA["init_weights"]
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -73,19 +77,11 @@ class TrainConfig:
         return config
 
 
-# Settings that only the head refit after the dense layer reads: variants that differ in
-# nothing else train the same trunk, so they can take it from one another's checkpoint
-# (workflow/rules/common.smk keeps its own copy of this tuple; a test checks they agree).
-HEAD_SETTINGS = ("oversampler", "head_epochs")
-
-
 def trunk_settings(config: TrainConfig) -> dict | None:
-    """What the trained trunk depends on; None where it cannot be shared ("input" balances
-    the training batches themselves)."""
-    if config.oversampler == "input":
-        return None
-    values = {k: v for k, v in asdict(config).items() if k not in HEAD_SETTINGS}
-    return dict(values, streams=list(values["streams"]))
+    """What the trained trunk depends on (mer.learn.settings), its streams as a list; None
+    where it cannot be shared."""
+    values = settings.trunk_settings(asdict(config))
+    return None if values is None else dict(values, streams=list(values["streams"]))
 
 
 def check_trunk(
@@ -165,7 +161,7 @@ def train_fold(
     """Train on every subject but `held_out`, test on its un-augmented samples.
 
     With `trunk`, the checkpoint of the same fold of a variant that differs only in
-    HEAD_SETTINGS, the trunk training is taken from it (weights, end-to-end head, history)
+    settings.HEAD_SETTINGS, the trunk training is taken from it (weights, end-to-end head, history)
     and only the head refit runs: on CPU the result is bit-identical to training anew.
 
     With `resume_path`, the loop state (weights, optimiser, history, best epoch, random
@@ -477,7 +473,7 @@ def _checkpoint(
         # What `mer predict` needs to preprocess a new clip the same way (plain JSON values,
         # so torch.load(weights_only=True) reads it).
         "preprocessing": data.preprocessing,
-        # For variants that share this trunk (HEAD_SETTINGS): see train_fold's `trunk`.
+        # For variants that share this trunk (settings.HEAD_SETTINGS): see train_fold's `trunk`.
         "end_to_end_head": end_to_end_head,
         "history": loop.history,
         "best_epoch": loop.best["epoch"],

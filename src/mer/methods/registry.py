@@ -1,6 +1,6 @@
 """The registry of comparison methods that are a per-clip descriptor plus the LOSO linear SVM.
 
-One entry per method. The workflow reads it (workflow/rules/common.smk and methods.smk): an
+One entry per method. The workflow reads it (mer.plan.runs and workflow/rules/methods.smk): an
 experiment's `method:` takes an entry's name, the entry's `defaults` are the config section of
 the same name, its `inputs` say which per-sample artifact its features job reads, and every
 entry gets a features rule and a LOSO-SVM rule. The `paper` target runs one experiment per
@@ -11,7 +11,7 @@ Adding a descriptor method (e.g. FDM): write its feature function in its own mod
 one `Method(...)` to METHODS below, a section in config.yaml and in
 workflow/schemas/config.schema.yaml (`tests/methods/test_registry.py` checks they agree), and
 its published row's `experiment` in mer.evaluation.published. A method with its own training
-(ELRCN-TE) is not an entry here: it registers its experiments in common.smk and brings its own
+(ELRCN-TE) is not an entry here: the plan (mer.plan.runs) knows its experiments and it brings its own
 rules, as MSCNN does.
 """
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mer.data.clips import resize_clip
+from mer.data.samples import MIN_CLIP_FRAMES
 from mer.preprocess.parallel import for_column_chunks
 from mer.preprocess.pyramid import (
     BandLayout,
@@ -46,7 +47,8 @@ from mer.preprocess.temporal_filters import (
 
 MODES = ("magnify", "filter_only")
 
-MIN_FRAMES = 4
+# The temporal filter's minimum clip length, which the samples stage also enforces.
+MIN_FRAMES = MIN_CLIP_FRAMES
 
 
 def magnify(
