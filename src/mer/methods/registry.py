@@ -11,8 +11,8 @@ Adding a descriptor method (e.g. FDM): write its feature function in its own mod
 one `Method(...)` to METHODS below, a section in config.yaml and in
 workflow/schemas/config.schema.yaml (`tests/methods/test_registry.py` checks they agree), and
 its published row's `experiment` in mer.evaluation.published. A method with its own training
-(ELRCN-TE) is not an entry here: the plan (mer.plan.runs) knows its experiments and it brings its own
-rules, as MSCNN does.
+(ELRCN-TE) is not an entry here: the plan (mer.plan.runs) knows its experiments, and it
+brings its own rules, as MSCNN does.
 """
 
 from __future__ import annotations
