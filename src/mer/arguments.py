@@ -21,3 +21,22 @@ def name_path(text: str) -> tuple[str, str]:
 def optional_size(text: str) -> int | None:
     """--size 64, or None/null (a YAML null rendered by a rule): keep the native size."""
     return None if text.strip().lower() in ("none", "null", "") else int(text)
+
+
+class SchemaDefault:
+    """An option's default that lives in the config schema: `mer` replaces it by the schema's
+    value of `path` after parsing (mer.cli.parse), so that the parser reads no YAML."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __repr__(self) -> str:  # what --help shows as %(default)s
+        return f"config {self.path}"
+
+
+def resolve_schema_defaults(args: argparse.Namespace, default) -> argparse.Namespace:
+    """Replace every SchemaDefault in `args` by default(path) (mer.settings.default)."""
+    for name, value in vars(args).items():
+        if isinstance(value, SchemaDefault):
+            setattr(args, name, default(value.path))
+    return args

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mer.arguments import SchemaDefault, resolve_schema_defaults
 from mer.data import cli as data_cli
 from mer.evaluation import cli as evaluation_cli
 from mer.learn import cli as learn_cli
@@ -30,8 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The verb's arguments, options left out taking the config schema's defaults."""
     args = build_parser().parse_args(argv)
+    if any(isinstance(value, SchemaDefault) for value in vars(args).values()):
+        from mer.settings import default
+
+        resolve_schema_defaults(args, default)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     # After parsing: `mer <verb> --help` exits above without loading numpy and OpenCV.
     from mer.data.frames import DataError
 

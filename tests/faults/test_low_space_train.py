@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from mer.cli import build_parser
+from mer.cli import parse
 from mer.learn import model, train
 from mer.store import files
 
@@ -20,7 +20,7 @@ class TrainingStarted(Exception):
 
 
 def train_args(out_dir):
-    return build_parser().parse_args(
+    return parse(
         ["train", str(out_dir), "--held-out", "s1", "--shards", "s1.h5", "s2.h5",
          "--config-json", ONE_STREAM]
     )  # fmt: skip

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from mer.arguments import class_list
+from mer.arguments import SchemaDefault, class_list
 
 
 def _add_loader_options(parser: argparse.ArgumentParser) -> None:
@@ -20,20 +20,20 @@ def _add_loader_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
         choices=["cropped", "raw"],
-        default="cropped",
+        default=SchemaDefault("dataset.layout"),
         help="CASME II frames: Cropped/ (reg_img<N>) or CASME2_RAW_selected/ (img<N>)",
     )
     parser.add_argument(
         "--apex-fill",
         choices=["midpoint", "drop", "spot"],
-        default="midpoint",
+        default=SchemaDefault("dataset.apex_fill"),
         help="a row without an apex: set it to the middle of onset..offset, drop the row, or "
         "spot it from the frames (also an apex outside onset..offset)",
     )
     parser.add_argument(
         "--apex-spotting",
         choices=["frame_difference", "onset_difference"],
-        default="frame_difference",
+        default=SchemaDefault("dataset.apex_spotting"),
         help="mer.data.spotting method for --apex-fill spot",
     )
     parser.add_argument(
@@ -195,7 +195,7 @@ def register(verbs) -> None:
     p.add_argument(
         "--on-bad-sample",
         choices=["skip", "fail"],
-        default="skip",
+        default=SchemaDefault("on_bad_sample"),
         help="a faulty row (bad frames, garbage cells): leave it out and list it, or stop",
     )
     p.set_defaults(func=cmd_samples)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from mer import compute
-from mer.arguments import class_list
+from mer.arguments import SchemaDefault, class_list
 
 
 def cmd_shards(args) -> int:
@@ -165,9 +165,9 @@ def register(verbs) -> None:
     p.add_argument("--flow-dir", required=True)
     p.add_argument("--masks-dir", required=True)
     p.add_argument("--size", type=int, required=True, help="network input size (px)")
-    p.add_argument("--threshold", type=int, default=50)
-    p.add_argument("--normalise", default="per_sample")
-    p.add_argument("--scale-px", type=float, default=1.0)
+    p.add_argument("--threshold", type=int, default=SchemaDefault("masks.threshold"))
+    p.add_argument("--normalise", default=SchemaDefault("masks.normalise"))
+    p.add_argument("--scale-px", type=float, default=SchemaDefault("masks.scale_px"))
     p.add_argument("--classes", required=True, type=class_list)
     p.add_argument("--params-json", default="{}", help="upstream parameters, for provenance")
     p.set_defaults(func=cmd_shards)

@@ -10,8 +10,10 @@ import json
 import time
 from pathlib import Path
 
-from mer.arguments import class_list
+from mer.arguments import SchemaDefault, class_list
 from mer.methods import elrcn_cli
+
+MARGIN = SchemaDefault("dataset.crop.margin")
 
 
 def _read_input(source: str, inputs: str, size, onset, offset, crop_size, crop_margin):
@@ -127,12 +129,14 @@ def cmd_svm_loso(args) -> int:
     subjects = samples["subject"].to_numpy()
     out = Path(args.out_dir)
     entry = method(args.method)
-    section = {**entry.defaults, **json.loads(args.params_json), "C": args.C}
+    section = {**entry.defaults, **json.loads(args.params_json)}
+    if args.C is not None:
+        section["C"] = args.C
     for held_out in sorted(set(subjects)):
         fold_args = (features, labels, subjects, samples["sample"].to_numpy(), args.classes)
         if entry.fold is None:
             predictions, fold = svm_fold(
-                *fold_args, held_out, args.seed, args.C, method=args.method
+                *fold_args, held_out, args.seed, section["C"], method=args.method
             )
         else:  # e.g. adaptive_lbptop: chooses its band on the training subjects first
             predictions, fold = entry.fold(*fold_args, held_out, args.seed, section)
@@ -165,7 +169,7 @@ def register(verbs) -> None:
     for name in ("onset", "offset"):
         p.add_argument(f"--{name}", type=int, default=None, help="frame number (clip methods)")
     p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
-    p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.add_argument("--crop-margin", type=float, default=MARGIN, help="face box margin (fraction)")
     p.add_argument("--fps", type=float, default=None, help="frame rate (methods that need it)")
     p.set_defaults(func=cmd_method_features)
 
@@ -182,7 +186,7 @@ def register(verbs) -> None:
     p.add_argument("--manifest", required=True, help="written last: the samples done")
     p.add_argument("--params-json", default="{}", help="the method's config section (JSON)")
     p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
-    p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.add_argument("--crop-margin", type=float, default=MARGIN, help="face box margin (fraction)")
     p.set_defaults(func=cmd_method_features_clips)
 
     p = verbs.add_parser("svm-loso", help="LOSO linear SVM on per-sample features, every fold")
@@ -192,7 +196,7 @@ def register(verbs) -> None:
     p.add_argument("--classes", required=True, type=class_list)
     p.add_argument("--method", default="lbptop", help="the descriptor's name (fold.json)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--C", type=float, default=1.0, help="SVM regularisation")
+    p.add_argument("--C", type=float, help="SVM regularisation (default: the method's section)")
     p.add_argument(
         "--params-json",
         default="{}",

@@ -41,29 +41,33 @@ from mer.learn import split
 from mer.learn.model import resnet18_trunk
 from mer.learn.predictions import predictions_table
 from mer.methods.elrcn_inputs import CHANNELS
+from mer.settings import defaults
 
 ENRICHMENTS = ("temporal", "spatial")
 CNNS = ("small", "resnet18")
 # TE: one CNN per input type, by channel index of CHANNELS.
 INPUT_GROUPS = {"flow": (0, 1), "strain": (2,), "gray": (3,)}
 STACKED_GROUPS = {"stacked": tuple(range(len(CHANNELS)))}
+SCHEMA = defaults("elrcn")
 
 
 @dataclass
 class ElrcnSettings:
-    enrichment: str = "temporal"
-    cnn: str = "small"
-    cnn_features: int = 64  # per CNN and frame
-    lstm_hidden: int = 128
-    dropout: float = 0.3
-    learning_rate: float = 1e-3  # Adam
-    weight_decay: float = 1e-4
-    batch_size: int = 16
-    max_epochs: int = 60
-    patience: int = 10
-    validation_fraction: float = 0.2  # of the training subjects, at least one subject
-    flip: bool = False  # random horizontal flips in training (the original used none)
-    class_weights: bool = True  # balanced cross-entropy from the fit subjects' counts
+    """The training keys of the `elrcn` section; defaults and meanings in the config schema."""
+
+    enrichment: str = SCHEMA["enrichment"]
+    cnn: str = SCHEMA["cnn"]
+    cnn_features: int = SCHEMA["cnn_features"]
+    lstm_hidden: int = SCHEMA["lstm_hidden"]
+    dropout: float = SCHEMA["dropout"]
+    learning_rate: float = SCHEMA["learning_rate"]
+    weight_decay: float = SCHEMA["weight_decay"]
+    batch_size: int = SCHEMA["batch_size"]
+    max_epochs: int = SCHEMA["max_epochs"]
+    patience: int = SCHEMA["patience"]
+    validation_fraction: float = SCHEMA["validation_fraction"]
+    flip: bool = SCHEMA["flip"]
+    class_weights: bool = SCHEMA["class_weights"]
 
     @classmethod
     def from_dict(cls, values: dict | None) -> ElrcnSettings:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from mer import compute
-from mer.arguments import class_list
+from mer.arguments import SchemaDefault, class_list
 
 
 def cmd_elrcn_inputs(args) -> int:
@@ -92,11 +92,20 @@ def register(verbs) -> None:
     p.add_argument("out", help=".npz with inputs (steps, 4, size, size) and frame_numbers")
     for name in ("onset", "offset"):
         p.add_argument(f"--{name}", type=int, required=True, help="frame number")
-    p.add_argument("--steps", type=int, default=10, help="time steps, onset..offset")
-    p.add_argument("--size", type=int, default=64, help="working size (square, px)")
-    p.add_argument("--flow-method", default="deepflow")
+    p.add_argument(
+        "--steps", type=int, default=SchemaDefault("elrcn.steps"), help="time steps, onset..offset"
+    )
+    p.add_argument(
+        "--size", type=int, default=SchemaDefault("elrcn.size"), help="working size (square, px)"
+    )
+    p.add_argument("--flow-method", default=SchemaDefault("elrcn.flow_method"))
     p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
-    p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.add_argument(
+        "--crop-margin",
+        type=float,
+        default=SchemaDefault("dataset.crop.margin"),
+        help="face box margin (fraction)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_elrcn_inputs)
 

@@ -21,6 +21,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mer import settings
+
 
 def _lazy(module: str, name: str) -> Callable:
     """mer.methods.<module>.<name>, imported at its first call: the workflow reads this registry
@@ -61,7 +63,6 @@ class Method:
 
     name: str  # experiments' `method:`, the config section, the artifacts' key tag
     inputs: str  # one of INPUTS
-    defaults: dict  # the config section's default values (incl. C; `size` for clip methods)
     features: Callable  # (clip or flow_uv array, section) -> feature vector
     length: Callable[[dict], int]  # (section) -> len(features)
     paper_row: str | None = None  # its row in the method paper's tables (published.py)
@@ -71,6 +72,11 @@ class Method:
     fold: Callable | None = None
     needs_fps: bool = False  # its features read the clip's frame rate (section["fps"])
 
+    @property
+    def defaults(self) -> dict:
+        """The config section's defaults (incl. C; `size` for clip methods): the schema's."""
+        return settings.defaults(self.name)
+
 
 METHODS: dict[str, Method] = {
     method.name: method
@@ -78,7 +84,6 @@ METHODS: dict[str, Method] = {
         Method(
             "lbptop",
             "clip",
-            {"blocks": [5, 5], "radius": 1, "points": 8, "C": 1.0, "size": 64},
             lambda clip, p: lbptop_features(clip, tuple(p["blocks"]), p["radius"], p["points"]),
             lambda p: lbptop_length(tuple(p["blocks"]), p["points"]),
             paper_row="LBP-TOP",
@@ -87,7 +92,6 @@ METHODS: dict[str, Method] = {
         Method(
             "lbpsip",
             "clip",
-            {"blocks": [5, 5], "radius": 1, "C": 1.0, "size": 64},
             lambda clip, p: lbpsip_features(clip, tuple(p["blocks"]), p["radius"]),
             lambda p: lbpsip_length(tuple(p["blocks"])),
             paper_row="LBP-SIP",
@@ -96,7 +100,6 @@ METHODS: dict[str, Method] = {
         Method(
             "hoof",
             "flow",
-            {"blocks": [5, 5], "bins": 8, "C": 1.0},
             lambda flow_uv, p: hoof_features(flow_uv, tuple(p["blocks"]), p["bins"]),
             lambda p: hoof_length(tuple(p["blocks"]), p["bins"]),
             paper_row="HOOF",
@@ -105,14 +108,6 @@ METHODS: dict[str, Method] = {
         Method(
             "hoof_sequence",
             "clip",
-            {
-                "blocks": [5, 5],
-                "bins": 8,
-                "segments": 3,
-                "flow_method": "dis",
-                "C": 1.0,
-                "size": 64,
-            },
             lambda clip, p: hoof_sequence_features(
                 clip, tuple(p["blocks"]), p["bins"], p["segments"], p["flow_method"]
             ),
@@ -124,7 +119,6 @@ METHODS: dict[str, Method] = {
         Method(
             "hog3d",
             "clip",
-            {"blocks": [5, 5], "segments": 2, "bins_xy": 8, "bins_t": 4, "C": 1.0, "size": 64},
             lambda clip, p: hog3d_features(
                 clip, tuple(p["blocks"]), p["segments"], p["bins_xy"], p["bins_t"]
             ),
@@ -135,7 +129,6 @@ METHODS: dict[str, Method] = {
         Method(
             "fdm",
             "clip",
-            {"blocks": [5, 5], "segments": 3, "flow_method": "dis", "C": 1.0, "size": 64},
             # The clip is already at `size`: FDM's own resize is off (size None).
             lambda clip, p: fdm_features(
                 clip, tuple(p["blocks"]), p["segments"], None, p["flow_method"]
@@ -147,17 +140,6 @@ METHODS: dict[str, Method] = {
         Method(
             "adaptive_lbptop",
             "clip",
-            {
-                "bands": [[0.5, 4.0], [4.0, 8.0], [8.0, 14.0], [14.0, 20.0]],
-                "alpha": 8.0,
-                "blocks": [5, 5],
-                "radius": 1,
-                "points": 8,
-                "selection": "inner_loso",
-                "inner_folds": 5,
-                "C": 1.0,
-                "size": 64,
-            },
             # (n_bands, D) stored flat; the fold reshapes it and picks a band per fold.
             lambda clip, p: adaptive_features(
                 clip,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 
-from mer.arguments import class_list
+from mer.arguments import SchemaDefault, class_list
+
+MARGIN = SchemaDefault("dataset.crop.margin")
 
 
 def _evm_options(args) -> dict:
@@ -176,16 +178,16 @@ def cmd_motion_card(args) -> int:
 
 
 def _add_evm_options(p) -> None:
-    p.add_argument("--alpha", type=float, default=8.0)
+    p.add_argument("--alpha", type=float, default=SchemaDefault("evm.alpha"))
     p.add_argument("--low-hz", type=float, required=True)
     p.add_argument("--high-hz", type=float, required=True)
-    p.add_argument("--filter", default="ideal")
+    p.add_argument("--filter", default=SchemaDefault("evm.temporal_filter"))
     p.add_argument("--levels", type=int, default=None)
-    p.add_argument("--lambda-c", type=float, default=16.0)
-    p.add_argument("--mode", default="magnify")
+    p.add_argument("--lambda-c", type=float, default=SchemaDefault("evm.lambda_c"))
+    p.add_argument("--mode", default=SchemaDefault("evm.mode"))
     p.add_argument("--size", type=int, default=None, help="working size (square), default native")
     p.add_argument("--crop-size", type=int, default=None, help="face crop to this size (px)")
-    p.add_argument("--crop-margin", type=float, default=0.15, help="face box margin (fraction)")
+    p.add_argument("--crop-margin", type=float, default=MARGIN, help="face box margin (fraction)")
     p.add_argument("--threads", type=int, default=1)
 
 
@@ -196,9 +198,9 @@ def _add_flow_options(p) -> None:
 
 
 def _add_masks_options(p) -> None:
-    p.add_argument("--threshold", type=int, default=50)
-    p.add_argument("--normalise", default="per_sample")
-    p.add_argument("--scale-px", type=float, default=1.0)
+    p.add_argument("--threshold", type=int, default=SchemaDefault("masks.threshold"))
+    p.add_argument("--normalise", default=SchemaDefault("masks.normalise"))
+    p.add_argument("--scale-px", type=float, default=SchemaDefault("masks.scale_px"))
 
 
 def _register_one_clip(verbs) -> None:
