@@ -114,3 +114,38 @@ def test_the_link_check_sees_a_broken_link(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("[ok](page.md) [web](https://example.org) [top](#a) [gone](absent.md#part)\n")
     assert broken_links(page) == ["absent.md#part"]
+
+
+def heading_anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as '-'."""
+    anchors, in_code = set(), False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and (heading := re.match(r"#+ (.+)", line)):
+            text = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower())
+            anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_anchors_into_markdown_pages_name_a_heading(page):
+    missing = []
+    for target in LINK.findall(page.read_text()):
+        if re.match(r"[a-z]+:", target) or "#" not in target:
+            continue
+        path, anchor = target.split("#", 1)
+        linked = page.parent / path if path else page
+        if linked.suffix == ".md" and linked.exists() and anchor not in heading_anchors(linked):
+            missing.append(target)
+    assert not missing, f"{page.name} links to headings that do not exist: {missing}"
+
+
+def test_heading_anchors_follow_github(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# Interruptions, determinism and disk\n```\n# not a heading\n```\n")
+    page.write_text(page.read_text() + "## `snakemake --sdm conda` fails\n")
+    assert heading_anchors(page) == {
+        "interruptions-determinism-and-disk",
+        "snakemake---sdm-conda-fails",
+    }
