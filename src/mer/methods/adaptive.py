@@ -22,7 +22,7 @@ magnified clip with an SVM. Here:
       score is the UAR (mean per-class recall) of the pooled inner predictions, the metric the
       evaluation reports. Needs two training subjects (else "fisher" is used, noted). Cost: it
       fits n_bands x n_training_subjects SVMs per fold (CASME II scale, 255 clips, 4 bands of
-      4425 bins: about 90 s per fold on the shared 2-core machine); inner_folds=k deals the
+      4425 bins: the slowest comparison row, docs/benchmarks.md); inner_folds=k deals the
       sorted training subjects into k groups instead (k fits per band).
     - "fisher": the trace ratio tr(S_between) / tr(S_within) of the standardised training
       features per band; no SVM fits for the choice (milliseconds).
