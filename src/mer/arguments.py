@@ -32,11 +32,3 @@ class SchemaDefault:
 
     def __repr__(self) -> str:  # what --help shows as %(default)s
         return f"config {self.path}"
-
-
-def resolve_schema_defaults(args: argparse.Namespace, default) -> argparse.Namespace:
-    """Replace every SchemaDefault in `args` by default(path) (mer.settings.default)."""
-    for name, value in vars(args).items():
-        if isinstance(value, SchemaDefault):
-            setattr(args, name, default(value.path))
-    return args

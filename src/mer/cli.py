@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mer.arguments import SchemaDefault, resolve_schema_defaults
+from mer.arguments import SchemaDefault
 from mer.data import cli as data_cli
 from mer.evaluation import cli as evaluation_cli
 from mer.learn import cli as learn_cli
@@ -34,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The verb's arguments, options left out taking the config schema's defaults."""
     args = build_parser().parse_args(argv)
-    if any(isinstance(value, SchemaDefault) for value in vars(args).values()):
-        from mer.settings import default
+    for name, value in vars(args).items():
+        if isinstance(value, SchemaDefault):
+            from mer.settings import default  # YAML: only once a default is needed
 
-        resolve_schema_defaults(args, default)
+            setattr(args, name, default(value.path))
     return args
 
 

@@ -9,17 +9,15 @@ import json
 
 def cmd_plan(args) -> int:
     import yaml
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
     from mer.plan.runs import build_plan
     from mer.settings import SCHEMA
 
     config = {}
-    for path in args.configfile:  # later files override earlier ones, section by section
+    for path in args.configfile:  # later files override earlier ones, as Snakemake merges them
         with open(path) as config_file:
-            for section, values in (yaml.safe_load(config_file) or {}).items():
-                merged = isinstance(values, dict) and isinstance(config.get(section), dict)
-                config[section] = {**config[section], **values} if merged else values
+            update_config(config, yaml.safe_load(config_file) or {})
     try:
         validate(config, str(SCHEMA))  # fills in the schema's defaults, as the Snakefile does
     except Exception as error:  # Snakemake's WorkflowError: name the files
