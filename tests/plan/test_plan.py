@@ -158,3 +158,15 @@ def test_mer_plan_names_the_file_of_a_bad_config(tmp_path, capsys):
     assert cli.main(["plan", str(REPO / "config.yaml"), str(bad)]) == 2
     error = capsys.readouterr().err
     assert "bad.yaml" in error and "alpah" in error
+
+
+def test_the_recommended_model_runs_in_paper_and_beyond_on_its_variants_artifacts():
+    def change(config):
+        config["sweeps"]["beyond"]["mer_best"] = {"train": {"streams": ["flow_strain"]}}
+        config["sweeps"]["beyond"]["flow_strain"] = {"train": {"streams": ["flow_strain"]}}
+
+    plan = build_plan(validated(change))
+    assert plan.sweeps["paper"]["mer_best"] == plan.sweeps["beyond"]["mer_best"]
+    assert plan.sweeps["beyond"]["mer_best"] == plan.sweeps["beyond"]["flow_strain"]
+    in_paper = "mer_best" in build_plan(validated()).sweeps["paper"]
+    assert in_paper == ("mer_best" in DEFAULT["sweeps"]["beyond"])

@@ -80,6 +80,7 @@ rule sweep_summary:
         dataset=DATASET["name"],
         # The paper's rows beside their published numbers; the sweeps are the method's own.
         published=lambda wc: "" if wc.target == "paper" else "--no-published",
+        beyond=lambda wc: "--beyond" if wc.target == "beyond" else "",
     log:
         f"{LOGS}/{{target}}_summary.log",
     wildcard_constraints:
@@ -88,7 +89,7 @@ rule sweep_summary:
         ENV
     shell:
         "mer summary {output.md} {output.tsv} --dataset {params.dataset}"
-        " --metrics {params.metrics} {params.published} > {log} 2>&1"
+        " --metrics {params.metrics} {params.published} {params.beyond} > {log} 2>&1"
 
 
 rule alpha_plot:

@@ -59,6 +59,7 @@ def cmd_summary(args) -> int:
         args.out_md,
         args.out_tsv,
         published=not args.no_published,
+        beyond=args.beyond,
     )
     print(table.to_string(index=False))
     return 0
@@ -144,6 +145,12 @@ def register(verbs) -> None:
         "--no-published",
         action="store_true",
         help="leave out the published numbers (e.g. an ablation's own summary)",
+    )
+    p.add_argument(
+        "--beyond",
+        action="store_true",
+        help="add each variant's verdicts against mscnn and evm_flow and the recommending "
+        "rule's choice (`snakemake beyond`)",
     )
     p.set_defaults(func=cmd_summary)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer.evaluation import provenance
+from mer.evaluation import provenance, selection
 from mer.evaluation.figures import plot_confusion, plot_per_class_f1
 from mer.evaluation.metrics import (
     DEFINITIONS,
@@ -311,6 +311,9 @@ def evaluate_experiment(
         for fold_dir in _fold_dirs(seed, Path(seed_dir), subjects)
     ]
     metrics = dict(scores.metrics, compute=provenance.fold_fingerprints(fold_dirs))
+    validation = selection.validation_record(fold_dirs)
+    if validation is not None:  # networks with a validation split (not the SVM rows)
+        metrics["validation"] = validation
     files.write_text_atomic(
         out_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n"
     )

@@ -13,6 +13,7 @@ from mer.evaluation import provenance
 from mer.evaluation.claims import claims_markdown
 from mer.evaluation.metrics import HEADLINE_METRICS, SUBJECT_METRICS
 from mer.evaluation.published import published_markdown
+from mer.evaluation.selection import beyond_markdown
 from mer.store import files
 
 
@@ -45,11 +46,13 @@ def summary(
     dataset: str,
     synthetic: bool | None = None,
     published: bool = True,
+    beyond: bool = False,
 ) -> tuple[pd.DataFrame, str]:
     """(table, markdown): one row per experiment with pooled scores as mean ± std over seeds,
     the protocol, the mean of per-subject scores kept in a separate table, and (unless
     `published` is False) the published numbers, labelled as such. `synthetic` default: the
-    dataset name contains "synth"."""
+    dataset name contains "synth". `beyond`: the variants' verdicts against mscnn and evm_flow
+    and the recommending rule's choice (mer.evaluation.selection), its score in the table."""
     if synthetic is None:
         synthetic = "synth" in dataset.lower()
     rows = []
@@ -64,6 +67,8 @@ def summary(
         for name in HEADLINE_METRICS:
             row[f"{name}_mean"] = headline[name]["mean"]
             row[f"{name}_std"] = headline[name]["std"]
+        if beyond:
+            row["validation_f1_mean"] = (metrics.get("validation") or {}).get("f1_mean")
         rows.append(row)
     table = pd.DataFrame(rows)
 
@@ -100,6 +105,8 @@ def summary(
     lines += provenance.compute_lines(metrics_by_experiment)
     lines += _per_database_markdown(metrics_by_experiment)
     lines += claims_markdown(metrics_by_experiment)
+    if beyond:
+        lines += beyond_markdown(metrics_by_experiment)
     if published:
         ours = {
             experiment: tuple(
@@ -149,10 +156,11 @@ def write_summary(
     out_tsv: str | Path,
     synthetic: bool | None = None,
     published: bool = True,
+    beyond: bool = False,
 ) -> pd.DataFrame:
     """summary() of the experiments' metrics.json files -> markdown and TSV, atomically."""
     metrics_by_experiment = {name: read_metrics(path) for name, path in metrics_paths.items()}
-    table, markdown = summary(metrics_by_experiment, dataset, synthetic, published)
+    table, markdown = summary(metrics_by_experiment, dataset, synthetic, published, beyond)
     files.write_text_atomic(out_md, markdown)
     with files.atomic_path(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")

@@ -262,6 +262,9 @@ def build_plan(config: dict) -> Plan:
     # the method (the summary finds each row's published numbers by that name); ELRCN-TE
     # trains a network per fold (its own rules), so it is not a registry entry.
     paper = {**experiments}
+    # The recommended model (docs/experiments.md, "Beyond the method") beside the method's rows.
+    if "mer_best" in config["sweeps"].get("beyond", {}):
+        paper.setdefault("mer_best", config["sweeps"]["beyond"]["mer_best"])
     paper.update({m: {"method": m} for m in paper_experiments() if m not in experiments})
     paper.setdefault("elrcn", {"method": "elrcn"})
     plan.sweeps["paper"] = {name: plan.add_experiment(name, o) for name, o in paper.items()}
