@@ -28,6 +28,10 @@ def test_beyond_plans_every_variant_and_its_summary(tiny_workdir):
     result = run_snakemake(workdir, "beyond", "-n", "-p")
     output = result.stdout + result.stderr
     assert "results/synthetic/beyond/summary.md" in output
+    # its summary gives the verdicts against mscnn and evm_flow and the recommending rule's choice
+    assert re.search(
+        r"^Shell command: mer summary \S+/beyond/summary\.md .* --beyond ", output, re.M
+    )
     train_dirs = re.findall(r"^Shell command: mer train (\S+)", output, re.M)
     for name in config["sweeps"]["beyond"]:
         folds = [d for d in train_dirs if f"/train/{name}-" in d]
